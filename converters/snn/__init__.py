@@ -1,0 +1,126 @@
+"""``to-snn``: a trained ReLU CNN or MLP -> an ``snn-loihi`` bundle (Loihi fixed point) + NIR.
+
+Pipeline: check (every unsupported layer, with its index) -> BN folding and percentile
+normalisation on calibration data -> Loihi fixed-point quantisation -> Lava layout. The bundle holds
+``network.json`` + ``weights.npz`` (run them with ``snn-fast`` or ``loihi-sim``), ``model.nir`` (the
+same network for Norse, snnTorch, Sinabs, Rockpool) and ``conversion.json`` (scales, ranges).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from neuroedge.bundle import Bundle, ChainStep, Manifest, TensorSpec, save
+from neuroedge.registry import Converter, params_to_json
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class SNNParams:
+    calibration: str = ""  # .npy (or .npz with 'x') of DNN inputs, (N, C, H, W) or (N, n); required
+    weights: str | None = None  # state_dict for a 'module:factory' model reference
+    percentile: float = 99.9
+    calibration_samples: int = 1000
+    timesteps: int = 256  # the default the targets run
+    reset: Literal["subtract", "zero"] = "subtract"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.percentile <= 100:
+            raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
+        if self.timesteps < 1:
+            raise ValueError("timesteps must be >= 1")
+
+
+@dataclass
+class Conversion:
+    """Everything one conversion made, for the API, the report and the benchmark."""
+
+    float_layers: list[Any]
+    quant_layers: list[Any]
+    network: Any  # neuroedge.targets.loihi.network.SNNNetwork
+    input_scale: float
+    input_shape: tuple[int, ...]
+
+
+def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
+                  reset: str = "subtract") -> Conversion:
+    """Convert an nn.Module with calibration inputs (N, ...) to a fixed-point SNN (no files)."""
+    from neuroedge.converters.snn.fixed_point import quantise, to_network
+    from neuroedge.converters.snn.normalize import extract_layers, normalise
+
+    calib = np.asarray(calibration, dtype=np.float32)
+    input_shape = tuple(int(d) for d in calib.shape[1:])
+    stages = extract_layers(model.eval(), input_shape)
+    float_layers, input_scale = normalise(stages, calib, percentile)
+    qlayers = quantise(float_layers)
+    meta = {"layer_scales": [fl.scale for fl in float_layers], "sources": [fl.source for fl in float_layers]}
+    net = to_network(qlayers, input_shape, input_scale, float_layers[-1].scale, reset, meta)
+    return Conversion(float_layers, qlayers, net, input_scale, input_shape)
+
+
+def _load_calibration(path: str, limit: int) -> np.ndarray:
+    if not path:
+        raise ValueError("to-snn needs calibration inputs: --param calibration=inputs.npy "
+                         "(an array of DNN inputs, (N, C, H, W) or (N, n))")
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: calibration file not found")
+    if p.suffix == ".npz":
+        with np.load(p) as z:
+            key = "x" if "x" in z.files else z.files[0]
+            arr = z[key]
+    else:
+        arr = np.load(p, allow_pickle=False)
+    return np.asarray(arr[:limit], dtype=np.float32)
+
+
+def convert(source: Any, params: SNNParams, out: Path, force: bool = False) -> Bundle:
+    from neuroedge.converters.snn.nir_export import write_nir
+    from neuroedge.modelref import load_model, model_hash
+    from neuroedge.targets.loihi.network import save_network
+    from neuroedge.targets.loihi.resources import core_report
+
+    model = source if not isinstance(source, (str, Path)) else load_model(source, params.weights).module
+    calib = _load_calibration(params.calibration, params.calibration_samples)
+    conv = convert_model(model, calib, params.percentile, params.reset)
+    cores = core_report(conv.network)
+    info = {
+        "input_scale": conv.input_scale,
+        "layers": [{"name": q.name, "kind": q.kind, "source": fl.source, "scale": fl.scale, "vth": q.vth,
+                    "weight_exp": q.weight_exp, "bias_exp": q.bias_exp, "out_shape": list(q.out_shape)}
+                   for fl, q in zip(conv.float_layers, conv.quant_layers, strict=True)],
+        "cores": cores,
+    }
+
+    def writer(folder: Path) -> None:
+        save_network(conv.network, folder)
+        write_nir(conv.quant_layers, conv.input_shape, folder / "model.nir")
+        (folder / "conversion.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    manifest = Manifest(
+        format="snn-loihi", main="network.json",
+        inputs=(TensorSpec("x", ("batch",) + conv.input_shape, "float32"),),
+        outputs=(TensorSpec("scores", ("batch", conv.network.n_outputs), "float32"),),
+        chain=(ChainStep("to-snn", VERSION, params_to_json(params), model_hash(model)),),
+        metrics={"loihi1_cores": cores["loihi1_cores"], "loihi2_cores": cores["loihi2_cores"]},
+        extra={"timesteps": params.timesteps, "reset": params.reset, "input_scale": conv.input_scale,
+               "encoding": "deterministic rate coding, binary spikes (see neuroedge.targets.loihi.encoding)",
+               "pipeline_delay": conv.network.depth, "nir": "model.nir"},
+    )
+    return save(out, manifest, writer, force)
+
+
+CONVERTER = Converter(
+    name="to-snn",
+    summary="ReLU CNN/MLP -> Loihi fixed-point SNN (percentile normalisation, reset-by-subtraction) + NIR",
+    params=SNNParams,
+    convert=convert,
+    accepts="model",
+    version=VERSION,
+)

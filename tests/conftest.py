@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests run from the repo root (examples/ importable via pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _repo_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Model references like examples.digits.models:digits_mlp resolve from the repo root.
+    monkeypatch.chdir(REPO)
+
+
+@pytest.fixture(scope="session")
+def mlp_bundle(tmp_path_factory: pytest.TempPathFactory):
+    """An (untrained) digits MLP exported to ONNX once per session."""
+    from neuroedge.converters.export_onnx import CONVERTER, ExportParams
+
+    os.chdir(REPO)
+    out = tmp_path_factory.mktemp("bundles") / "mlp"
+    return CONVERTER.convert("examples.digits.models:digits_mlp", ExportParams(input_shape=(1, 64)), out)

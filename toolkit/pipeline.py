@@ -1,0 +1,251 @@
+"""Pipelines: a TOML file names a model, evaluation data, converter steps and a target.
+
+Example (examples/digits/pipeline.toml)::
+
+    name = "digits-cnn"
+
+    [model]
+    ref = "examples.digits.models:digits_cnn"      # package.module:factory, or a file
+    weights = ".cache/digits/digits_cnn.pt"         # optional state_dict (weights_only=True)
+    prepare = "examples.digits.train:prepare_cnn"   # optional: called first (e.g. trains and caches)
+    input_shape = [1, 1, 8, 8]
+
+    [data]                                          # optional: accuracy on a labelled set
+    ref = "examples.digits.data:test_set"           # returns (x, y); or path = "test.npz" with x, y
+    limit = 500
+
+    [[steps]]
+    converter = "export-onnx"
+    params = { opset = 17 }
+
+    [target]
+    name = "onnxruntime"
+    options = { threads = 1 }
+
+    [bench]
+    iterations = 1000
+    warmup = 100
+
+Overrides (``--set``, and the sweep's grid keys) address ``target=torch``, ``target.options.threads=2``,
+``model.weights=...``, ``bench.iterations=200``, or a step by its converter name:
+``splitquant.bits=2`` sets ``params.bits`` of the ``splitquant`` step.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from neuroedge import registry
+from neuroedge.bench import BenchConfig
+from neuroedge.bundle import atomic_write_json
+
+TOP_KEYS = {"name", "model", "data", "steps", "target", "bench"}
+SECTION_KEYS = {
+    "model": {"ref", "weights", "prepare", "input_shape"},
+    "data": {"ref", "path", "limit"},
+    "target": {"name", "options"},
+    "bench": {"iterations", "warmup", "min_duration_s"},
+}
+
+
+class ConfigError(Exception):
+    """A pipeline config that cannot run; the message names the file and the field."""
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        config = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    config["_path"] = str(path)
+    for key, value in (overrides or {}).items():
+        apply_override(config, key, value)
+    validate(config)
+    return config
+
+
+def apply_override(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted key; a first part that names a step's converter addresses that step's params."""
+    where = f"{config.get('_path', 'config')}: override {key!r}"
+    if isinstance(value, str):
+        value = _parse_scalar(value)
+    parts = key.split(".")
+    if parts == ["target"]:
+        config.setdefault("target", {})["name"] = value
+        return
+    steps = config.get("steps", [])
+    named = [s for s in steps if s.get("converter") == parts[0]]
+    if named and len(parts) >= 2:
+        node = named[0].setdefault("params", {})
+        parts = parts[1:]
+    elif parts[0] in TOP_KEYS:
+        node = config
+    else:
+        known = sorted(TOP_KEYS | {s.get("converter", "?") for s in steps})
+        raise ConfigError(f"{where}: {parts[0]!r} is neither a config section nor a step's converter; known: {known}")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: {part!r} is not a table")
+    node[parts[-1]] = value
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def validate(config: dict[str, Any]) -> None:
+    where = config.get("_path", "config")
+    unknown = set(config) - TOP_KEYS - {"_path"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(TOP_KEYS)}")
+    for section, keys in SECTION_KEYS.items():
+        if section in config:
+            if not isinstance(config[section], dict):
+                raise ConfigError(f"{where}: field '{section}' must be a table")
+            bad = set(config[section]) - keys
+            if bad:
+                raise ConfigError(f"{where}: unknown field(s) {sorted(bad)} in [{section}]; known: {sorted(keys)}")
+    if "ref" not in config.get("model", {}):
+        raise ConfigError(f"{where}: missing field 'model.ref' (package.module:factory or a model file)")
+    steps = config.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ConfigError(f"{where}: missing field 'steps' (at least one [[steps]] with a converter)")
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or "converter" not in step:
+            raise ConfigError(f"{where}: field 'steps[{i}].converter' is missing")
+        bad = set(step) - {"converter", "params"}
+        if bad:
+            raise ConfigError(f"{where}: unknown field(s) {sorted(bad)} in steps[{i}]")
+        try:
+            conv = registry.get_converter(step["converter"])
+        except registry.RegistryError as exc:
+            raise ConfigError(f"{where}: field 'steps[{i}].converter': {exc}") from None
+        if i > 0 and conv.accepts != "bundle":
+            raise ConfigError(f"{where}: steps[{i}] {conv.name!r} takes a model, so it must be the first step")
+        registry.parse_params(conv.params, _step_params(config, i, conv), where=f"{where}: steps[{i}].params")
+    target = config.get("target", {}).get("name")
+    if target is not None and target not in registry.target_names():
+        raise ConfigError(
+            f"{where}: field 'target.name': unknown target {target!r}; known: {', '.join(registry.target_names())}"
+        )
+
+
+def _step_params(config: dict[str, Any], i: int, conv: registry.Converter) -> dict[str, Any]:
+    """The step's params, plus model.input_shape/weights for a first step whose params take them."""
+    params = dict(config["steps"][i].get("params", {}))
+    if i == 0 and conv.accepts == "model":
+        names = {f.name for f in dataclasses.fields(conv.params)}
+        for key in ("input_shape", "weights"):
+            if key in names and key in config["model"] and key not in params:
+                params[key] = config["model"][key]
+    return params
+
+
+def load_eval_data(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    data = config.get("data")
+    if not data:
+        return None
+    where = f"{config.get('_path', 'config')}: [data]"
+    if "ref" in data:
+        from neuroedge.modelref import import_object
+
+        x, y = import_object(data["ref"])()
+    elif "path" in data:
+        p = Path(data["path"])
+        if not p.is_file():
+            raise ConfigError(f"{where} field 'path': {p} does not exist")
+        with np.load(p, allow_pickle=False) as z:
+            if "x" not in z or "y" not in z:
+                raise ConfigError(f"{where} field 'path': {p} must hold arrays 'x' and 'y'")
+            x, y = z["x"], z["y"]
+    else:
+        raise ConfigError(f"{where}: needs 'ref' or 'path'")
+    limit = data.get("limit")
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return np.asarray(x), np.asarray(y)
+
+
+def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy in percent, one sample per call (batch 1, as the device runs it)."""
+    spec = runner.inputs[0]
+    correct = 0
+    for i in range(len(x)):
+        sample = x[i : i + 1].reshape(spec.concrete_shape(1)).astype(spec.dtype, copy=False)
+        out = runner.run([sample])[0]
+        correct += int(np.argmax(out.reshape(-1)) == y[i])
+    return 100.0 * correct / max(1, len(x))
+
+
+def compile_pipeline(config: dict[str, Any], out: Path, force: bool = False) -> dict[str, Any]:
+    """Run every step into ``out/steps/NN-name``, then evaluate and benchmark on the target.
+
+    Everything is written into a staging folder that becomes ``out`` only when the whole
+    pipeline succeeded, so a failed compile never leaves a half-written ``out``.
+    """
+    from neuroedge.bundle import staging
+
+    config = copy.deepcopy(config)
+    with staging(out, force=force) as tmp:
+        result = _compile_into(config, tmp)
+        result["bundle"] = str(Path(out) / result.pop("bundle_rel"))
+        atomic_write_json(tmp / "report.json", result)
+    return result
+
+
+def _compile_into(config: dict[str, Any], out: Path) -> dict[str, Any]:
+    model = config["model"]
+    if model.get("prepare"):
+        from neuroedge.modelref import import_object
+
+        import_object(model["prepare"])()
+    source: Any = model["ref"]
+    bundle = None
+    timings = {}
+    for i, step in enumerate(config["steps"]):
+        conv = registry.get_converter(step["converter"])
+        params = registry.parse_params(conv.params, _step_params(config, i, conv), where=f"steps[{i}].params")
+        t0 = time.perf_counter()
+        bundle = conv.convert(source, params, out / "steps" / f"{i:02d}-{conv.name}", False)
+        timings[f"convert_{conv.name}_s"] = round(time.perf_counter() - t0, 3)
+        source = bundle
+    result: dict[str, Any] = {"name": config.get("name", out.name),
+                              "bundle_rel": str(bundle.path.relative_to(out)),
+                              "format": bundle.format, "metrics": bundle.manifest.metrics, **timings}
+    summary: dict[str, Any] = {}
+    target = config.get("target", {})
+    if target.get("name"):
+        runner = registry.open_runner(bundle, target["name"], target.get("options", {}))
+        try:
+            data = load_eval_data(config)
+            if data is not None:
+                result["accuracy"] = summary["accuracy_%"] = round(evaluate(runner, *data), 3)
+            b = config.get("bench", {})
+            bench_cfg = BenchConfig(iterations=int(b.get("iterations", 1000)), warmup=int(b.get("warmup", 100)),
+                                    min_duration_s=float(b.get("min_duration_s", 1.0)))
+            rng = np.random.default_rng(0)
+            inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
+            report = runner.benchmark(inputs, bench_cfg)
+            result["latency"] = report.to_json(include_samples=False)
+            summary["target"] = target["name"]
+            summary["p50_us"] = round(report.p50_ms * 1000, 2)
+            result["resources"] = runner.resources()
+        finally:
+            runner.close()
+    result["model_bytes"] = summary["model_bytes"] = sum(
+        (bundle.path / f).stat().st_size for f in bundle.manifest.files)
+    result["summary"] = summary
+    return result
