@@ -263,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("converters", help="list converters")
     s.set_defaults(fn=cmd_converters)
 
+    s = sub.add_parser("sweep", help="run a grid of pipeline variants; results.jsonl, report.md, Pareto PNG")
+    s.add_argument("config", help="pipeline TOML")
+    s.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="e.g. splitquant.bits=2,4,8 or target=a,b")
+    s.add_argument("-o", "--output", required=True, help="sweep folder (rerun to resume)")
+    s.add_argument("--backend", choices=("local", "ray"), default="local")
+    s.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    s.add_argument("--workers", type=int, help="local worker processes (default: the cores)")
+    s.set_defaults(fn=cmd_sweep)
+
     s = sub.add_parser("devices", help="list serial ports and which answer the firmware's HELLO")
     s.add_argument("--no-probe", action="store_true", help="list only; do not open the ports")
     s.set_defaults(fn=cmd_devices)

@@ -36,11 +36,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+import tomllib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from neuroedge import registry
 from neuroedge.bench import BenchConfig
@@ -190,23 +192,29 @@ def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
     return 100.0 * correct / max(1, len(x))
 
 
-def compile_pipeline(config: dict[str, Any], out: Path, force: bool = False) -> dict[str, Any]:
+def compile_pipeline(config: dict[str, Any], out: Path, force: bool = False,
+                     bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
+                     ) -> dict[str, Any]:
     """Run every step into ``out/steps/NN-name``, then evaluate and benchmark on the target.
 
     Everything is written into a staging folder that becomes ``out`` only when the whole
-    pipeline succeeded, so a failed compile never leaves a half-written ``out``.
+    pipeline succeeded, so a failed compile never leaves a half-written ``out``. ``bench_slot``
+    (used by sweeps) is held around the latency benchmark only, so that two benchmarks never
+    share a CPU or a board while compiling and evaluating run in parallel.
     """
     from neuroedge.bundle import staging
 
     config = copy.deepcopy(config)
     with staging(out, force=force) as tmp:
-        result = _compile_into(config, tmp)
-        result["bundle"] = str(Path(out) / result.pop("bundle_rel"))
+        bundle, result = build(config, tmp)
+        result.update(measure(config, bundle, bench_slot))
+        result["bundle"] = str(Path(out) / bundle.path.relative_to(tmp))
         atomic_write_json(tmp / "report.json", result)
     return result
 
 
-def _compile_into(config: dict[str, Any], out: Path) -> dict[str, Any]:
+def build(config: dict[str, Any], out: Path) -> tuple[Any, dict[str, Any]]:
+    """Run the converter steps; returns the last bundle and what the steps measured."""
     model = config["model"]
     if model.get("prepare"):
         from neuroedge.modelref import import_object
@@ -214,38 +222,61 @@ def _compile_into(config: dict[str, Any], out: Path) -> dict[str, Any]:
         import_object(model["prepare"])()
     source: Any = model["ref"]
     bundle = None
-    timings = {}
+    result: dict[str, Any] = {"name": config.get("name", Path(out).name)}
     for i, step in enumerate(config["steps"]):
         conv = registry.get_converter(step["converter"])
         params = registry.parse_params(conv.params, _step_params(config, i, conv), where=f"steps[{i}].params")
         t0 = time.perf_counter()
-        bundle = conv.convert(source, params, out / "steps" / f"{i:02d}-{conv.name}", False)
-        timings[f"convert_{conv.name}_s"] = round(time.perf_counter() - t0, 3)
+        bundle = conv.convert(source, params, Path(out) / "steps" / f"{i:02d}-{conv.name}", False)
+        result[f"convert_{conv.name}_s"] = round(time.perf_counter() - t0, 3)
         source = bundle
-    result: dict[str, Any] = {"name": config.get("name", out.name),
-                              "bundle_rel": str(bundle.path.relative_to(out)),
-                              "format": bundle.format, "metrics": bundle.manifest.metrics, **timings}
-    summary: dict[str, Any] = {}
+    result["format"] = bundle.format
+    result["metrics"] = bundle.manifest.metrics
+    result["model_bytes"] = model_bytes(bundle)
+    return bundle, result
+
+
+def model_bytes(bundle: Any) -> int:
+    """What the model costs on the device: the packed weights where a converter reports them."""
+    packed = bundle.manifest.metrics.get("packed_bytes")
+    if isinstance(packed, int) and packed > 0:
+        return packed
+    return int(bundle.main_file.stat().st_size)
+
+
+def measure(config: dict[str, Any], bundle: Any,
+            bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
+            accuracy: bool = True, latency: bool = True) -> dict[str, Any]:
+    """Accuracy on the config's data and latency on its target (the benchmark inside ``bench_slot``)."""
     target = config.get("target", {})
-    if target.get("name"):
-        runner = registry.open_runner(bundle, target["name"], target.get("options", {}))
-        try:
-            data = load_eval_data(config)
-            if data is not None:
-                result["accuracy"] = summary["accuracy_%"] = round(evaluate(runner, *data), 3)
-            b = config.get("bench", {})
-            bench_cfg = BenchConfig(iterations=int(b.get("iterations", 1000)), warmup=int(b.get("warmup", 100)),
-                                    min_duration_s=float(b.get("min_duration_s", 1.0)))
-            rng = np.random.default_rng(0)
-            inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
+    summary: dict[str, Any] = {"model_bytes": model_bytes(bundle)}
+    result: dict[str, Any] = {"summary": summary}
+    if not target.get("name"):
+        return result
+    runner = registry.open_runner(bundle, target["name"], target.get("options", {}))
+    try:
+        data = load_eval_data(config) if accuracy else None
+        if data is not None:
+            t0 = time.perf_counter()
+            result["accuracy"] = summary["accuracy_%"] = round(evaluate(runner, *data), 3)
+            result["evaluate_s"] = round(time.perf_counter() - t0, 3)
+        if not latency:
+            return result
+        b = config.get("bench", {})
+        bench_cfg = BenchConfig(iterations=int(b.get("iterations", 1000)), warmup=int(b.get("warmup", 100)),
+                                min_duration_s=float(b.get("min_duration_s", 1.0)))
+        rng = np.random.default_rng(0)
+        inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
+        slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
+        with slot:
+            t0 = time.time()
             report = runner.benchmark(inputs, bench_cfg)
-            result["latency"] = report.to_json(include_samples=False)
-            summary["target"] = target["name"]
-            summary["p50_us"] = round(report.p50_ms * 1000, 2)
-            result["resources"] = runner.resources()
-        finally:
-            runner.close()
-    result["model_bytes"] = summary["model_bytes"] = sum(
-        (bundle.path / f).stat().st_size for f in bundle.manifest.files)
-    result["summary"] = summary
+            result["bench_window"] = [t0, time.time()]
+        result["latency"] = report.to_json(include_samples=False)
+        result["p50_ms"] = report.p50_ms
+        summary["target"] = target["name"]
+        summary["p50_us"] = round(report.p50_ms * 1000, 2)
+        result["resources"] = runner.resources()
+    finally:
+        runner.close()
     return result

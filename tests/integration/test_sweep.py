@@ -1,0 +1,163 @@
+"""Sweeps with real worker processes and a real local Ray: resume, exclusivity, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuroedge.pipeline import load_config
+from neuroedge.sweep import SweepError, file_lock_slot, parse_grid, read_results, sweep
+
+REPO = Path(__file__).resolve().parents[2]
+GRID = ["target=onnxruntime,torch", "export-onnx.opset=17,18", "export-onnx.dynamic_batch=true,false"]
+
+CONFIG = """
+name = "mlp"
+[model]
+ref = "examples.digits.models:digits_mlp"
+weights = "{weights}"
+input_shape = [1, 64]
+{prepare}
+[data]
+ref = "examples.digits.data:test_set"
+limit = 200
+[[steps]]
+converter = "export-onnx"
+[target]
+name = "onnxruntime"
+[bench]
+iterations = 200
+warmup = 20
+min_duration_s = 0.05
+"""
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from examples.digits.models import digits_mlp
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "mlp.pt"
+    torch.save(digits_mlp().state_dict(), path)
+    return path
+
+
+def _config(tmp_path: Path, weights: Path, prepare: str = "") -> Path:
+    p = tmp_path / "sweep.toml"
+    p.write_text(CONFIG.format(weights=weights, prepare=f'prepare = "{prepare}"' if prepare else ""))
+    return p
+
+
+def _no_overlap(windows: list[list[float]]) -> None:
+    windows = sorted(windows)
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        assert start >= end - 1e-6, f"two benchmarks overlapped: {windows}"
+
+
+def _accuracies(records: dict) -> dict:
+    return {json.dumps(r["overrides"], sort_keys=True): r["accuracy"] for r in records.values()}
+
+
+def test_local_and_ray_agree_and_benchmarks_never_overlap(tmp_path: Path, weights: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'neuroedge[ray]'")
+    cfg = load_config(_config(tmp_path, weights))
+    grid = parse_grid(GRID)
+    local = sweep(cfg, grid, tmp_path / "local", workers=2, lock_dir=tmp_path / "locks", progress=False)
+    recs = local["records"]
+    assert len(recs) == 8 and all(r["status"] == "ok" for r in recs.values())
+    _no_overlap([r["bench_window"] for r in recs.values()])
+    assert (tmp_path / "local" / "report.md").read_text().count("| ok |") == 8
+    assert (tmp_path / "local" / "pareto.png").stat().st_size > 1000
+
+    ray_run = sweep(cfg, grid, tmp_path / "ray", backend="ray", progress=False,
+                    ray_init={"num_cpus": 2, "resources": {"mcu": 1, "bench": 1}})
+    assert all(r["status"] == "ok" for r in ray_run["records"].values())
+    assert _accuracies(ray_run["records"]) == _accuracies(recs)
+    _no_overlap([r["bench_window"] for r in ray_run["records"].values()])
+
+
+def test_resume_after_kill_runs_only_missing_points(tmp_path: Path, weights: Path) -> None:
+    cfg_path = _config(tmp_path, weights)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "neuroedge.cli", "sweep", str(cfg_path), "-o", str(out), "--workers", "1"]
+    for g in GRID:
+        args += ["--grid", g]
+    proc = subprocess.Popen(args, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if (out / "results.jsonl").exists() and len((out / "results.jsonl").read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_results(out)
+    assert 2 <= len(before) < 8
+    res = sweep(load_config(cfg_path), parse_grid(GRID), out, workers=2, lock_dir=tmp_path / "locks", progress=False)
+    assert len(res["ran"]) == 8 - len(before)
+    assert set(res["skipped"]) == set(before)
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines() if x.strip()]
+    keys = [x["key"] for x in lines if x.get("status") == "ok"]
+    assert len(keys) == len(set(keys)) == 8
+
+
+def test_killed_worker_is_retried_once_then_failed(tmp_path: Path, weights: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NEUROEDGE_TEST_MARKERS", str(tmp_path))
+    once = sweep(load_config(_config(tmp_path, weights, "tests.sweep_fixtures:die_once")),
+                 parse_grid(["target=onnxruntime"]), tmp_path / "once", workers=1, lock_dir=tmp_path / "l",
+                 progress=False)
+    (rec,) = once["records"].values()
+    assert rec["status"] == "ok" and rec["attempts"] == 2
+    always = sweep(load_config(_config(tmp_path, weights, "tests.sweep_fixtures:die_always")),
+                   parse_grid(["target=onnxruntime,torch"]), tmp_path / "always", workers=2,
+                   lock_dir=tmp_path / "l", progress=False)
+    for rec in always["records"].values():
+        assert rec["status"] == "failed" and rec["attempts"] == 2 and "worker died twice" in rec["error"]
+
+
+def test_exclusive_slot_across_processes(tmp_path: Path) -> None:
+    """Four processes each take the {"mcu": 1} slot; their hold windows never overlap."""
+    code = (
+        "import sys, time, json; from pathlib import Path; from neuroedge.sweep import file_lock_slot\n"
+        "with file_lock_slot({'mcu': 1}, Path(sys.argv[1])):\n"
+        "    t0 = time.time(); time.sleep(0.3); print(json.dumps([t0, time.time()]))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    windows = [json.loads(p.communicate()[0]) for p in procs]
+    _no_overlap(windows)
+    with file_lock_slot({"bench": 1, "mcu": 1}, tmp_path):
+        pass
+
+
+@pytest.mark.parametrize(("grid", "msg"), [
+    (["nosuch.key=1,2"], "neither a config section nor a step's converter"),
+    (["export-onnx.opset=abc"], "opset: expected int"),
+    (["export-onnx.bits=2"], "unknown parameter 'bits'"),
+    (["target=tpu"], "unknown target 'tpu'"),
+    (["target"], "expected KEY=V1,V2"),
+])
+def test_bad_grid(tmp_path: Path, weights: Path, grid: list[str], msg: str) -> None:
+    with pytest.raises((SweepError, Exception), match=msg):
+        sweep(load_config(_config(tmp_path, weights)), parse_grid(grid), tmp_path / "o", progress=False)
+
+
+def test_ray_missing_and_unreachable(tmp_path: Path, weights: Path, monkeypatch) -> None:
+    cfg = load_config(_config(tmp_path, weights))
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+        with pytest.raises(SweepError, match=r"pip install 'neuroedge\[ray\]'"):
+            sweep(cfg, parse_grid(["target=onnxruntime"]), tmp_path / "o", backend="ray", progress=False)
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'neuroedge[ray]'")
+    t0 = time.time()
+    with pytest.raises(SweepError, match="unreachable"):
+        sweep(cfg, parse_grid(["target=onnxruntime"]), tmp_path / "o2", backend="ray", address="127.0.0.1:1",
+              progress=False)
+    assert time.time() - t0 < 30

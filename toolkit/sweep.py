@@ -1,0 +1,451 @@
+"""Design-space sweeps: a grid over a pipeline's parameters, run locally or on Ray, never lost.
+
+    neuroedge sweep CONFIG.toml --grid splitquant.bits=2,4,8 --grid target=onnxruntime,torch -o OUT
+
+* A grid key is any override the pipeline takes (see ``neuroedge.pipeline``); every point is
+  validated before anything runs, so a bad key or value fails at once, naming it.
+* Each finished point is appended to ``OUT/results.jsonl`` under the content hash of its config
+  and its input model. A rerun skips the points already done; failed points are run again.
+* Benchmarks stay valid: a benchmark holds its target's ``bench_resources`` exclusively (the CPU
+  ``bench`` slot, an ``mcu`` board, a ``GPU``): locally a per-node file lock per resource, on Ray
+  a custom resource of capacity 1. Compiling and evaluating run in parallel meanwhile.
+* A worker that dies mid-point (killed, out of memory) is replaced; its point is retried once,
+  then recorded as failed with the reason, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import hashlib
+import itertools
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from neuroedge.pipeline import ConfigError, _parse_scalar, apply_override, compile_pipeline, validate
+
+LOCK_DIR = Path(tempfile.gettempdir()) / "neuroedge-locks"
+RESULTS = "results.jsonl"
+
+
+class SweepError(Exception):
+    pass
+
+
+@dataclass
+class Point:
+    index: int
+    overrides: dict[str, Any]
+    config: dict[str, Any]
+    key: str
+    attempts: int = 0
+    label: str = field(default="")
+
+
+# ---- grid ------------------------------------------------------------------------------------
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise SweepError(f"--grid {item!r}: expected KEY=V1,V2,...")
+        grid[key.strip()] = [_parse_scalar(v.strip()) for v in values.split(",") if v.strip()]
+    return grid
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_identity(config: dict[str, Any]) -> str:
+    """What the input model is: its reference, plus the content of its weights or file when present."""
+    model = config.get("model", {})
+    parts = [str(model.get("ref"))]
+    for key in ("weights", "ref"):
+        p = Path(str(model.get(key, "")))
+        if model.get(key) and p.is_file():
+            parts.append(_file_hash(p))
+    return "|".join(parts)
+
+
+def point_key(config: dict[str, Any]) -> str:
+    clean = {k: v for k, v in config.items() if not k.startswith("_")}
+    blob = json.dumps(clean, sort_keys=True, default=str) + "\n" + model_identity(config)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def expand(config: dict[str, Any], grid: dict[str, list[Any]]) -> list[Point]:
+    """Every combination of the grid, each validated (unknown key or bad value: one clear error)."""
+    points = []
+    keys = list(grid)
+    for index, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
+        overrides = dict(zip(keys, combo, strict=True))
+        cfg = copy.deepcopy(config)
+        for key, value in overrides.items():
+            try:
+                apply_override(cfg, key, value)
+            except ConfigError as exc:
+                raise SweepError(f"--grid {key}: {exc}") from None
+        try:
+            validate(cfg)
+        except Exception as exc:
+            bad = ", ".join(f"{k}={v}" for k, v in overrides.items())
+            raise SweepError(f"grid point ({bad}): {exc}") from None
+        label = " ".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items())
+        points.append(Point(index, overrides, cfg, point_key(cfg), label=label))
+    return points
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+def read_results(outdir: Path) -> dict[str, dict[str, Any]]:
+    """The last record per point key; a torn last line (a crash mid-write) is ignored."""
+    path = outdir / RESULTS
+    records: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+            records[rec["key"]] = rec
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return records
+
+
+def append_result(outdir: Path, record: dict[str, Any]) -> None:
+    """One line per point, written with a single O_APPEND write and fsynced."""
+    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+    fd = os.open(outdir / RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---- exclusive benchmark slots ---------------------------------------------------------------
+
+@contextlib.contextmanager
+def file_lock_slot(resources: dict[str, float], lock_dir: Path = LOCK_DIR) -> Iterator[None]:
+    """Hold one exclusive per-node lock per resource (sorted, so two holders never deadlock)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fds = []
+    try:
+        for name in sorted(resources):
+            fd = os.open(lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            fds.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in reversed(fds):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def run_point(config: dict[str, Any], workdir: str, lock_dir: str) -> dict[str, Any]:
+    """Compile, evaluate and benchmark one point (in a worker process)."""
+    t0 = time.time()
+    out = Path(workdir) / "points" / point_key(config)
+    result = compile_pipeline(config, out, force=True,
+                              bench_slot=lambda res: file_lock_slot(res, Path(lock_dir)))
+    result["wall_s"] = round(time.time() - t0, 3)
+    result["start"], result["end"] = t0, time.time()
+    result["pid"] = os.getpid()
+    return result
+
+
+# ---- local backend: long-lived workers, one point each at a time -----------------------------
+
+def _worker_main(conn: Any, workdir: str, lock_dir: str, cwd: str) -> None:
+    os.chdir(cwd)
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        key, config = msg
+        try:
+            conn.send((key, "ok", run_point(config, workdir, lock_dir)))
+        except Exception as exc:
+            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            conn.send((key, "failed", {"error": f"{type(exc).__name__}: {line}",
+                                       "traceback_tail": traceback.format_exc()[-2000:]}))
+
+
+class LocalPool:
+    """N worker processes. Unlike a ProcessPoolExecutor, a dead worker is attributed to its point."""
+
+    def __init__(self, workers: int, workdir: Path, lock_dir: Path) -> None:
+        self.ctx = mp.get_context("spawn")  # torch and fork do not mix
+        self.args = (str(workdir), str(lock_dir), os.getcwd())
+        self.slots: list[dict[str, Any]] = [self._start() for _ in range(workers)]
+
+    def _start(self) -> dict[str, Any]:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(child, *self.args), daemon=True)
+        proc.start()
+        child.close()
+        return {"proc": proc, "conn": parent, "point": None}
+
+    def run(self, points: list[Point], on_done: Callable[[Point, str, dict[str, Any]], None],
+            max_attempts: int = 2) -> None:
+        queue = list(points)
+        while queue or any(s["point"] for s in self.slots):
+            for slot in self.slots:
+                if slot["point"] is None and queue:
+                    point = queue.pop(0)
+                    point.attempts += 1
+                    slot["point"] = point
+                    slot["conn"].send((point.key, point.config))
+            busy = [s for s in self.slots if s["point"]]
+            ready = wait([s["conn"] for s in busy] + [s["proc"].sentinel for s in busy])
+            for slot in busy:
+                point = slot["point"]
+                if slot["conn"] in ready:
+                    try:
+                        _, status, payload = slot["conn"].recv()
+                    except (EOFError, OSError):  # the worker died: its pipe closed
+                        pass
+                    else:
+                        slot["point"] = None
+                        on_done(point, status, payload)
+                        continue
+                if slot["proc"].sentinel in ready or not slot["proc"].is_alive():
+                    slot["proc"].join(timeout=5)
+                    code = slot["proc"].exitcode
+                    slot.update(self._start())
+                    slot["point"] = None
+                    if point.attempts < max_attempts:
+                        queue.insert(0, point)  # retried once, on a fresh worker
+                    else:
+                        on_done(point, "failed", {"error": f"worker died twice (exit code {code}); gave up"})
+
+    def close(self) -> None:
+        for slot in self.slots:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                slot["conn"].send(None)
+        for slot in self.slots:
+            slot["proc"].join(timeout=5)
+            if slot["proc"].is_alive():
+                slot["proc"].kill()
+
+
+# ---- Ray backend -----------------------------------------------------------------------------
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("--backend ray needs Ray: pip install 'neuroedge[ray]'") from None
+    return ray
+
+
+def check_address(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds, not minutes, when a Ray address does not answer (ray.init retries for long)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise SweepError(f"--address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:10001")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise SweepError(f"--address {address}: unreachable ({exc.strerror or exc}); is 'ray start --head' running there?") from None
+
+
+def run_ray(points: list[Point], workdir: Path, address: str | None, on_done: Callable[..., None],
+            init_kwargs: dict[str, Any] | None = None) -> None:
+    """Build + evaluate anywhere; benchmark where the target's resources are (capacity 1 each)."""
+    ray = _ray()
+    from neuroedge import registry
+
+    started_here = False
+    if not ray.is_initialized():
+        kwargs = dict(init_kwargs or {})
+        kwargs.setdefault("include_dashboard", False)
+        kwargs.setdefault("log_to_driver", False)
+        if address:
+            check_address(address)
+        try:
+            if address:
+                ray.init(address=address, **{k: v for k, v in kwargs.items() if k not in ("num_cpus", "resources")})
+            else:
+                kwargs.setdefault("resources", {"bench": 1})
+                ray.init(**kwargs)
+        except Exception as exc:
+            where = f"--address {address}" if address else "a local Ray"
+            raise SweepError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}") from None
+        started_here = True
+    try:
+        cwd = os.getcwd()
+
+        @ray.remote(max_retries=1, num_cpus=1)
+        def build_task(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+            os.chdir(cwd)
+            sys.path.insert(0, cwd)
+            from neuroedge.pipeline import build, measure
+
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle, result = build(config, Path(tmp))
+                result.update(measure(config, bundle, accuracy=True, latency=False))
+                files = {n: (bundle.path / n).read_bytes() for n in [*bundle.manifest.files, "manifest.json"]}
+            return result, files
+
+        def bench_remote(resources: dict[str, float]) -> Any:
+            @ray.remote(max_retries=1, num_cpus=1, resources=resources)
+            def bench_task(config: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+                os.chdir(cwd)
+                sys.path.insert(0, cwd)
+                from neuroedge.bundle import load
+                from neuroedge.pipeline import measure
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    for name, data in files.items():
+                        (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+                        (Path(tmp) / name).write_bytes(data)
+                    res = measure(config, load(tmp), accuracy=False, latency=True)
+                res["pid"] = os.getpid()
+                return res
+
+            return bench_task
+
+        pending = {}
+        for point in points:
+            point.attempts = 1
+            pending[build_task.remote(point.config)] = ("build", point, time.time())
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            ref = done[0]
+            stage, point, t0 = pending.pop(ref)
+            try:
+                value = ray.get(ref)
+            except Exception as exc:
+                line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                on_done(point, "failed", {"error": f"{type(exc).__name__}: {line[:300]}"})
+                continue
+            if stage == "build":
+                result, files = value
+                target = point.config.get("target", {}).get("name")
+                if not target:
+                    on_done(point, "ok", result)
+                    continue
+                resources = registry.get_target(target).bench_resources
+                pending[bench_remote(resources).remote(point.config, files)] = ("bench", point, t0)
+                point.partial = result  # type: ignore[attr-defined]
+            else:
+                result = {**point.partial, **value}  # type: ignore[attr-defined]
+                result["summary"] = {**point.partial.get("summary", {}), **value.get("summary", {})}  # type: ignore[attr-defined]
+                result["wall_s"] = round(time.time() - t0, 3)
+                on_done(point, "ok", result)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# ---- the sweep -------------------------------------------------------------------------------
+
+def sweep(config: dict[str, Any], grid: dict[str, list[Any]], outdir: Path, backend: str = "local",
+          workers: int | None = None, address: str | None = None, progress: bool | None = None,
+          lock_dir: Path = LOCK_DIR, ray_init: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run every grid point not already done; returns {"ran": [...], "skipped": [...], "records": {...}}."""
+    points = expand(config, grid)
+    outdir.mkdir(parents=True, exist_ok=True)
+    done = {k for k, r in read_results(outdir).items() if r.get("status") == "ok"}
+    todo = [p for p in points if p.key not in done]
+    skipped = [p.key for p in points if p.key in done]
+    ran: list[str] = []
+    bar = _bar(progress, len(points), len(skipped))
+
+    def on_done(point: Point, status: str, payload: dict[str, Any]) -> None:
+        record = {"key": point.key, "index": point.index, "overrides": point.overrides, "status": status,
+                  "attempts": point.attempts, "finished_at": time.time(), **payload}
+        append_result(outdir, record)
+        ran.append(point.key)
+        if bar is not None:
+            bar["advance"](status)
+
+    t0 = time.time()
+    try:
+        if backend == "local":
+            pool = LocalPool(max(1, min(workers or os.cpu_count() or 1, len(todo) or 1)), outdir, lock_dir)
+            try:
+                pool.run(todo, on_done)
+            finally:
+                pool.close()
+        elif backend == "ray":
+            run_ray(todo, outdir, address, on_done, ray_init)
+        else:
+            raise SweepError(f"--backend {backend!r}: expected local or ray")
+    finally:
+        if bar is not None:
+            bar["stop"]()
+    records = read_results(outdir)
+    from neuroedge.sweep_report import write_report
+
+    write_report(outdir, [records[p.key] for p in points if p.key in records])
+    return {"ran": ran, "skipped": skipped, "records": records, "wall_s": time.time() - t0,
+            "points": [p.key for p in points]}
+
+
+def _bar(enabled: bool | None, total: int, already: int) -> dict[str, Any] | None:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    counts = {"ok": already, "failed": 0}
+    prog = Progress(TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    prog.start()
+
+    def status() -> str:
+        left = total - counts["ok"] - counts["failed"]
+        return f"done {counts['ok']}  failed {counts['failed']}  left {left}"
+
+    task = prog.add_task("sweep", total=total, completed=already, status=status())
+
+    def advance(kind: str) -> None:
+        counts["ok" if kind == "ok" else "failed"] += 1
+        prog.update(task, advance=1, status=status())
+
+    return {"advance": advance, "stop": prog.stop}
+
+
+def main(args: Any) -> int:
+    """``neuroedge sweep``: the CLI entry."""
+    from neuroedge.pipeline import load_config
+
+    config = load_config(Path(args.config))
+    grid = parse_grid(args.grid or [])
+    if not grid:
+        raise SweepError("give at least one --grid KEY=V1,V2,...")
+    res = sweep(config, grid, Path(args.output), backend=args.backend, workers=args.workers, address=args.address)
+    recs = [res["records"][k] for k in res["points"] if k in res["records"]]
+    failed = [r for r in recs if r["status"] != "ok"]
+    print(f"{len(res['points'])} points: {len(res['ran'])} ran, {len(res['skipped'])} already done, "
+          f"{len(failed)} failed; report: {Path(args.output) / 'report.md'}")
+    for r in failed:
+        print(f"  failed {r['overrides']}: {r.get('error')}")
+    return 1 if failed else 0
