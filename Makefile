@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
 	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -m pip install $(PIP_QUIET) $(TORCH_PIN) 2>&1 | grep -v "^WARNING: Location" || true
-	@$(PY) -m pip install $(PIP_QUIET) -e '.[dev,ray]' 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$$" || true
+	@$(PY) -m pip install $(PIP_QUIET) -e '.[dev,ray]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import neuroedge, torch, onnxruntime, brevitas" || { echo "setup of $(VENV) failed"; exit 1; }
 	@touch $@
 

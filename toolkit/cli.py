@@ -198,9 +198,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from neuroedge.firmware_bridge.devices import main as devices_main
+    from neuroedge.firmware_bridge.devices import format_table, list_devices
 
-    return devices_main(probe=not args.no_probe)
+    rows = list_devices(probe_ports=not args.no_probe, extra=args.url or None)
+    print(format_table(rows) if rows else "no serial ports found (give a URL: neuroedge devices --url socket://host:port)")
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -274,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("devices", help="list serial ports and which answer the firmware's HELLO")
     s.add_argument("--no-probe", action="store_true", help="list only; do not open the ports")
+    s.add_argument("--url", action="append", help="also probe this device URL (a pty path, socket://, loop://)")
     s.set_defaults(fn=cmd_devices)
     return p
 
