@@ -15,8 +15,8 @@ PYTHON310 ?= $(firstword $(wildcard $(PYENV_ROOT_DIR)/versions/3.10.13/bin/pytho
                          $(shell PYENV_VERSION=3.10.13 pyenv which python3.10 2>/dev/null))
 LAVA_PKGS := lava-nc==0.10.0 "numpy<2" "scipy<1.16" h5py
 # Debian packages: QEMU + the Cortex-M toolchain for the firmware, sshd for the Jetson target's tests.
-APT_PKGS  := qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi openssh-server
-APT_BINS  := qemu-system-arm arm-none-eabi-gcc /usr/sbin/sshd
+APT_PKGS  := qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi openssh-server openssh-client
+APT_BINS  := qemu-system-arm arm-none-eabi-gcc /usr/sbin/sshd ssh ssh-keygen
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: help setup setup-main setup-lava setup-apt test test-fast demo bench lint clean

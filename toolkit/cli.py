@@ -78,7 +78,9 @@ def cmd_targets(args: argparse.Namespace) -> int:
             formats = ", ".join(registry.get_target(name).formats)
             table.add_row(name, "[green]yes[/]", formats)
         else:
-            table.add_row(name, "[red]no[/]", str(status))
+            from rich.markup import escape
+
+            table.add_row(name, "[red]no[/]", escape(str(status)))
     Console().print(table)
     return 0
 

@@ -139,6 +139,8 @@ def validate(config: dict[str, Any]) -> None:
             raise ConfigError(f"{where}: steps[{i}] {conv.name!r} takes a model, so it must be the first step")
         registry.parse_params(conv.params, _step_params(config, i, conv), where=f"{where}: steps[{i}].params")
     target = config.get("target", {}).get("name")
+    if target is not None:
+        target = registry.split_target_spec(str(target))[0]
     if target is not None and target not in registry.target_names():
         raise ConfigError(
             f"{where}: field 'target.name': unknown target {target!r}; known: {', '.join(registry.target_names())}"
@@ -267,7 +269,8 @@ def measure(config: dict[str, Any], bundle: Any,
                                 min_duration_s=float(b.get("min_duration_s", 1.0)))
         rng = np.random.default_rng(0)
         inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
-        slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
+        resources = registry.get_target(registry.split_target_spec(target["name"])[0]).bench_resources
+        slot = bench_slot(resources) if bench_slot else nullcontext()
         with slot:
             t0 = time.time()
             report = runner.benchmark(inputs, bench_cfg)

@@ -118,8 +118,22 @@ def target_status(name: str) -> Literal[True] | str:
         return f"{type(exc).__name__}: {exc}"
 
 
+def split_target_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``jetson://user@host:22`` -> (``jetson``, {"url": spec}); a plain name has no options."""
+    scheme, sep, _ = spec.partition("://")
+    if sep and scheme:
+        return scheme, {"url": spec}
+    return spec, {}
+
+
 def open_runner(bundle: Bundle, target_name: str, options: Mapping[str, Any] | None = None) -> Runner:
-    """Open ``bundle`` on a target, after checking the target is available and takes its format."""
+    """Open ``bundle`` on a target, after checking the target is available and takes its format.
+
+    ``target_name`` may be a URL whose scheme names the target (``jetson://user@board``); the
+    URL is then passed as the ``url`` option.
+    """
+    target_name, url_options = split_target_spec(target_name)
+    options = {**url_options, **dict(options or {})}
     target = get_target(target_name)
     status = target.available()
     if status is not True:

@@ -1,0 +1,133 @@
+"""The jetson target against a real sshd on 127.0.0.1 (Debian openssh-server), onnxruntime as the board backend.
+
+The fixture generates a host key and a user key in a temp folder, writes an sshd_config with its own
+AuthorizedKeysFile and a high port, starts ``/usr/sbin/sshd -D`` and stops it after the module. The client
+uses a temp known_hosts holding the fixture's host key, so host-key checking stays on.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SSHD = "/usr/sbin/sshd"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    if not Path(SSHD).is_file() or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("no sshd/ssh: apt-get install openssh-server openssh-client (make setup does)")
+    d = tmp_path_factory.mktemp("sshd")
+    os.chmod(d, 0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "user_key")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "other_key")], check=True)
+    shutil.copy(d / "user_key.pub", d / "authorized_keys")
+    port = _free_port()
+    user = getpass.getuser()
+    config = d / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        f"PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        f"AllowUsers {user}\nLogLevel ERROR\n"
+    )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation folder sshd insists on
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.skip(f"sshd did not start: {proc.stderr.read().decode(errors='replace').strip()[:200]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    host_pub = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    yield {"port": port, "user": user, "dir": d}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _options(sshd: dict, **extra: str) -> dict:
+    return {
+        "url": f"jetson://{sshd['user']}@127.0.0.1:{sshd['port']}",
+        "identity": str(sshd["dir"] / "user_key"),
+        "known_hosts": str(sshd["dir"] / "known_hosts"),
+        "remote_python": sys.executable,  # the board's python: here the venv's, which has onnxruntime
+        "backend": "onnxruntime",
+        **extra,
+    }
+
+
+def test_remote_run_matches_local_and_benchmark_reports_board(sshd, mlp_bundle) -> None:
+    import onnxruntime as ort
+
+    from neuroedge.bench import BenchConfig
+    from neuroedge.targets.jetson import TARGET
+
+    assert TARGET.available() is True
+    runner = TARGET.open(mlp_bundle, _options(sshd))
+    x = np.random.default_rng(0).random((1, 64)).astype(np.float32)
+    (remote,) = runner.run([x])
+    local = ort.InferenceSession(str(mlp_bundle.main_file)).run(None, {"input": x})[0]
+    np.testing.assert_allclose(remote, local, rtol=1e-5, atol=1e-6)
+
+    report = runner.benchmark([x], BenchConfig(iterations=200, warmup=0, min_duration_s=0.2))
+    assert report.iterations >= 200
+    assert 0 < report.p50_ms < 50
+    assert report.target == "jetson:onnxruntime"
+    assert report.settings["build"] is None  # onnxruntime: nothing built; with TensorRT the build log is here
+    assert report.host["python"] and "nv_tegra_release" in report.host  # None off a Jetson, but recorded
+
+
+def test_refused_key_is_one_line_with_fix(sshd, mlp_bundle) -> None:
+    from neuroedge.targets.jetson import TARGET, JetsonError
+
+    runner = TARGET.open(mlp_bundle, _options(sshd, identity=str(sshd["dir"] / "other_key")))
+    with pytest.raises(JetsonError, match="key was refused.*ssh-copy-id") as err:
+        runner.run([np.zeros((1, 64), np.float32)])
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_host_key_is_refused(sshd, mlp_bundle, tmp_path: Path) -> None:
+    from neuroedge.targets.jetson import TARGET, JetsonError
+
+    (tmp_path / "empty_known_hosts").write_text("")
+    runner = TARGET.open(mlp_bundle, _options(sshd, known_hosts=str(tmp_path / "empty_known_hosts")))
+    with pytest.raises(JetsonError, match="host key not known.*ssh-keyscan"):
+        runner.run([np.zeros((1, 64), np.float32)])
+
+
+def test_remote_without_python(sshd, mlp_bundle) -> None:
+    from neuroedge.targets.jetson import TARGET, JetsonError
+
+    runner = TARGET.open(mlp_bundle, _options(sshd, remote_python="/nonexistent/python3"))
+    with pytest.raises(JetsonError, match="no '/nonexistent/python3' on the board"):
+        runner.run([np.zeros((1, 64), np.float32)])
+
+
+def test_unreachable_host(mlp_bundle) -> None:
+    if shutil.which("ssh") is None:
+        pytest.skip("no ssh client: apt-get install openssh-client")
+    from neuroedge.targets.jetson import TARGET, JetsonError
+
+    runner = TARGET.open(mlp_bundle, {"url": f"jetson://nobody@127.0.0.1:{_free_port()}", "connect_timeout": 3})
+    with pytest.raises(JetsonError, match="unreachable"):
+        runner.run([np.zeros((1, 64), np.float32)])

@@ -1,0 +1,238 @@
+"""The TensorRT path up to where a GPU is needed: Q/DQ analysis, refusals, compatibility checks, trtexec parsing.
+
+The tests that build and run an engine need TensorRT and a CUDA device; here they skip with the reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuroedge import tensorrt_build as tb
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def _qdq_linear(path: Path, weight_bits: int | None, act_bits: int | None) -> Path:
+    """x[1,4] -> (optional activation Q/DQ) -> MatMul with (optional Q/DQ'd) weights -> y[1,3].
+
+    A ``bits`` below 8 is expressed as brevitas' QCDQ does: QuantizeLinear to int8, Clip to the narrow
+    range, DequantizeLinear.
+    """
+    nodes, inits = [], [numpy_helper.from_array(np.ones((4, 3), np.float32), "W"),
+                        numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+                        numpy_helper.from_array(np.array(0, np.int8), "z")]
+
+    def qcdq(src: str, dst: str, bits: int) -> None:
+        nodes.append(helper.make_node("QuantizeLinear", [src, "s", "z"], [f"{dst}_q"]))
+        last = f"{dst}_q"
+        if bits < 8:
+            lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+            inits.extend([numpy_helper.from_array(np.array(lo, np.int8), f"{dst}_lo"),
+                          numpy_helper.from_array(np.array(hi, np.int8), f"{dst}_hi")])
+            nodes.append(helper.make_node("Clip", [last, f"{dst}_lo", f"{dst}_hi"], [f"{dst}_c"]))
+            last = f"{dst}_c"
+        nodes.append(helper.make_node("DequantizeLinear", [last, "s", "z"], [dst]))
+
+    x, w = "x", "W"
+    if act_bits is not None:
+        qcdq("x", "xq", act_bits)
+        x = "xq"
+    if weight_bits is not None:
+        qcdq("W", "Wq", weight_bits)
+        w = "Wq"
+    nodes.append(helper.make_node("MatMul", [x, w], ["y"]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_analyze_qdq_counts_bits(tmp_path: Path) -> None:
+    assert tb.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None))["quantize_nodes"] == 0
+    int4w = tb.analyze_qdq(_qdq_linear(tmp_path / "w4.onnx", 4, None))
+    assert int4w == {"quantize_nodes": 1, "weight_qdq": 1, "activation_qdq": 0, "min_weight_bits": 4,
+                     "min_activation_bits": None}
+    both = tb.analyze_qdq(_qdq_linear(tmp_path / "w8a8.onnx", 8, 8))
+    assert both["min_weight_bits"] == 8 and both["min_activation_bits"] == 8
+    assert tb.analyze_qdq(_qdq_linear(tmp_path / "w2.onnx", 2, 8))["min_weight_bits"] == 2
+
+
+@pytest.mark.parametrize(
+    ("weight_bits", "act_bits", "precision", "message"),
+    [
+        (4, None, "fp16", "4-bit weight-only Q/DQ; TensorRT gives no INT8 kernels"),
+        (2, 8, "int8", "2-bit weight-only Q/DQ"),
+        (8, 4, "int8", "no INT4 activation kernels"),
+        (None, None, "int8", "int8 needs explicit Q/DQ on activations"),
+    ],
+)
+def test_check_precision_refuses_in_one_line(tmp_path: Path, weight_bits, act_bits, precision, message) -> None:
+    qdq = tb.analyze_qdq(_qdq_linear(tmp_path / "m.onnx", weight_bits, act_bits))
+    with pytest.raises(tb.TensorRTBuildError, match=message) as err:
+        tb.check_precision(precision, qdq)
+    assert "\n" not in str(err.value)
+
+
+def test_check_precision_accepts_int8_qdq_and_float(tmp_path: Path) -> None:
+    tb.check_precision("int8", tb.analyze_qdq(_qdq_linear(tmp_path / "q.onnx", 8, 8)))
+    for precision in ("fp32", "fp16"):
+        tb.check_precision(precision, tb.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None)))
+    with pytest.raises(tb.TensorRTBuildError, match="precision 'int4'"):
+        tb.check_precision("int4", {})
+
+
+def _bundle(tmp_path: Path, onnx_path: Path, fmt: str):
+    from neuroedge.bundle import Manifest, TensorSpec, save
+
+    def writer(folder: Path) -> None:
+        (folder / "model.onnx").write_bytes(onnx_path.read_bytes())
+
+    return save(tmp_path / f"b-{fmt}", Manifest(fmt, "model.onnx", (TensorSpec("x", ("batch", 4)),),
+                                                (TensorSpec("y", ("batch", 3)),)), writer)
+
+
+def test_converter_refuses_sub8bit_before_touching_a_gpu(tmp_path: Path) -> None:
+    from neuroedge.converters.tensorrt import CONVERTER, TensorRTParams
+    from neuroedge.registry import RegistryError
+
+    src = _bundle(tmp_path, _qdq_linear(tmp_path / "w4.onnx", 4, None), "qcdq-onnx")
+    with pytest.raises(RegistryError, match="tensorrt: the ONNX has 4-bit weight-only Q/DQ") as err:
+        CONVERTER.convert(src, TensorRTParams(precision="fp16"), tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_converter_without_tensorrt_says_why(tmp_path: Path) -> None:
+    ok, why = tb.tensorrt_status()
+    if ok:
+        pytest.skip("TensorRT and a GPU are present: the GPU test covers the build")
+    from neuroedge.converters.tensorrt import CONVERTER, TensorRTParams
+    from neuroedge.registry import RegistryError
+
+    src = _bundle(tmp_path, _qdq_linear(tmp_path / "f.onnx", None, None), "onnx")
+    with pytest.raises(RegistryError, match="cannot build here: (no tensorrt|.*CUDA|.*GPU)"):
+        CONVERTER.convert(src, TensorRTParams(), tmp_path / "out")
+
+
+def test_params_validate_batch_profile() -> None:
+    from neuroedge.converters.tensorrt import TensorRTParams
+    from neuroedge.registry import RegistryError, parse_params
+
+    assert parse_params(TensorRTParams, {"max_batch": "16", "precision": "int8"}).max_batch == 16
+    with pytest.raises(RegistryError, match="min_batch <= opt_batch <= max_batch"):
+        parse_params(TensorRTParams, {"opt_batch": "4", "max_batch": "2"})
+
+
+def test_target_available_is_true_or_one_line() -> None:
+    from neuroedge.targets.tensorrt import TARGET
+
+    status = TARGET.available()
+    assert status is True or (isinstance(status, str) and "\n" not in status and status)
+    assert TARGET.formats == ("tensorrt-plan",)
+
+
+def test_engine_compatibility_check() -> None:
+    log = {"tensorrt_version": "10.3.0", "gpu": "Orin", "compute_capability": "8.7"}
+    assert tb.check_engine_compatible(log, "10.3.0", {"gpu": "Orin", "compute_capability": "8.7"}) is None
+    msg = tb.check_engine_compatible(log, "10.7.0", {"gpu": "Orin", "compute_capability": "8.7"})
+    assert "TensorRT 10.3.0, this runtime is 10.7.0: rebuild" in msg
+    msg = tb.check_engine_compatible(log, "10.3.0", {"gpu": "NVIDIA H100", "compute_capability": "9.0"})
+    assert "compute 8.7" in msg and "compute 9.0" in msg and "rebuild it on this GPU" in msg
+    k1 = tb.engine_cache_key("sha256:a", "10.3.0", "Orin", "fp16", (1, 1, 8))
+    assert k1 != tb.engine_cache_key("sha256:a", "8.6.2", "Orin", "fp16", (1, 1, 8))
+
+
+TRTEXEC_OUTPUT = """\
+[11/25/2026-10:00:01] [I] === Performance summary ===
+[11/25/2026-10:00:01] [I] Throughput: 10469.9 qps
+[11/25/2026-10:00:01] [I] Latency: min = 0.0783691 ms, max = 0.386719 ms, mean = 0.0912 ms, median = 0.0898 ms, \
+percentile(90%) = 0.0947 ms, percentile(95%) = 0.0977 ms, percentile(99%) = 0.11377 ms
+[11/25/2026-10:00:01] [I] Enqueue Time: min = 0.02 ms, max = 0.2 ms, mean = 0.03 ms, median = 0.029 ms, \
+percentile(90%) = 0.031 ms, percentile(95%) = 0.033 ms, percentile(99%) = 0.05 ms
+[11/25/2026-10:00:01] [I] H2D Latency: min = 0.004 ms, max = 0.03 ms, mean = 0.005 ms, median = 0.005 ms, \
+percentile(90%) = 0.006 ms, percentile(95%) = 0.006 ms, percentile(99%) = 0.009 ms
+[11/25/2026-10:00:01] [I] GPU Compute Time: min = 0.06 ms, max = 0.35 ms, mean = 0.079 ms, median = 0.078 ms, \
+percentile(90%) = 0.081 ms, percentile(95%) = 0.083 ms, percentile(99%) = 0.1 ms
+[11/25/2026-10:00:01] [I] D2H Latency: min = 0.003 ms, max = 0.02 ms, mean = 0.004 ms, median = 0.004 ms, \
+percentile(90%) = 0.005 ms, percentile(95%) = 0.005 ms, percentile(99%) = 0.007 ms
+[11/25/2026-10:00:01] [I] Total Host Walltime: 3.00016 s
+[11/25/2026-10:00:01] [I] Total GPU Compute Time: 2.48 s
+"""
+
+
+def test_parse_trtexec_summary() -> None:
+    from neuroedge.targets.tensorrt import parse_trtexec_summary
+
+    s = parse_trtexec_summary(TRTEXEC_OUTPUT)
+    assert s["throughput_qps"] == pytest.approx(10469.9)
+    assert s["latency"]["median"] == pytest.approx(0.0898) and s["latency"]["p99"] == pytest.approx(0.11377)
+    assert s["gpu_compute_time"]["mean"] == pytest.approx(0.079)  # not the "Total GPU Compute Time" line
+    assert set(s) == {"throughput_qps", "latency", "enqueue_time", "h2d_latency", "gpu_compute_time", "d2h_latency"}
+    with pytest.raises(ValueError, match="no 'Latency:' line"):
+        parse_trtexec_summary("[I] Engine built in 3 s")
+
+
+def test_board_files_parse_as_python_38() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for rel in ("targets/jetson_runner.py", "toolkit/tensorrt_build.py"):
+        src = (root / rel).read_text()
+        ast.parse(src, feature_version=(3, 8))  # JetPack 5 ships Python 3.8
+        assert "import neuroedge" not in src and "from neuroedge" not in src  # self-contained on the board
+
+
+def test_clock_lock_detection() -> None:
+    from neuroedge.targets.jetson_runner import clocks_locked
+
+    locked = "cpu0: Online=1 Governor=schedutil MinFreq=2201600 MaxFreq=2201600 CurrentFreq=2201600\n" \
+             "GPU MinFreq=1300500000 MaxFreq=1300500000 CurrentFreq=1300500000"
+    unlocked = "cpu0: Online=1 Governor=schedutil MinFreq=729600 MaxFreq=2201600 CurrentFreq=729600\n" \
+               "GPU MinFreq=306000000 MaxFreq=1300500000 CurrentFreq=306000000"
+    assert clocks_locked(locked) is True and clocks_locked(unlocked) is False and clocks_locked(None) is None
+
+
+def test_runner_script_runs_standalone_with_onnxruntime(tmp_path: Path) -> None:
+    """The board runner as the board runs it: a separate process, its own folder, no neuroedge import."""
+    root = Path(__file__).resolve().parents[2]
+    for name, src in (("jetson_runner.py", "targets/jetson_runner.py"), ("tensorrt_build.py", "toolkit/tensorrt_build.py")):
+        (tmp_path / name).write_text((root / src).read_text())
+    _qdq_linear(tmp_path / "model.onnx", None, None)
+    np.savez(tmp_path / "inputs.npz", x=np.ones((1, 4), np.float32))
+    out = subprocess.run([sys.executable, "-I", "jetson_runner.py", "--onnx", "model.onnx", "--inputs", "inputs.npz",
+                          "--backend", "onnxruntime", "--iterations", "50", "--duration-s", "0", "--warmup-s", "0"],
+                         cwd=tmp_path, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.split("NEUROEDGE-RESULT", 1)[1])
+    assert result["backend"] == "onnxruntime" and len(result["timings"]["host_latency_ms"]) >= 50
+    assert "clocks_locked" in result["board"]
+
+
+@pytest.mark.gpu
+def test_build_and_run_engine_on_gpu(tmp_path: Path) -> None:
+    ok, why = tb.tensorrt_status()
+    if not ok:
+        pytest.skip(why)
+    from neuroedge.bench import BenchConfig
+    from neuroedge.converters.tensorrt import CONVERTER, TensorRTParams
+    from neuroedge.targets.tensorrt import TARGET
+
+    src = _bundle(tmp_path, _qdq_linear(tmp_path / "f.onnx", None, None), "onnx")
+    plan = CONVERTER.convert(src, TensorRTParams(precision="fp32", max_batch=4), tmp_path / "plan")
+    log = plan.manifest.extra["build"]
+    assert log["tensorrt_version"].startswith("10.") and log["compute_capability"] and log["build_seconds"] > 0
+    assert (plan.path / "timing.cache").stat().st_size > 0
+    runner = TARGET.open(plan, {})
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    (y,) = runner.run([x])
+    np.testing.assert_allclose(y, x @ np.ones((4, 3), np.float32), rtol=1e-5)
+    report = runner.benchmark([x[:1]], BenchConfig(iterations=100, min_duration_s=0.1))
+    assert report.settings["gpu_compute_ms"]["p50"] > 0
+    runner.close()
