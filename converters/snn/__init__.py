@@ -29,6 +29,8 @@ class SNNParams:
     calibration_samples: int = 1000
     timesteps: int = 256  # the default the targets run
     reset: Literal["subtract", "zero"] = "subtract"
+    v_init: float = 0.5  # initial membrane, in thresholds (0.5 rounds the rate code instead of flooring)
+    pool: Literal["spiking", "fold"] = "spiking"  # AvgPool2d: its own IF layer, or folded into the next layer
 
     def __post_init__(self) -> None:
         if not 0 < self.percentile <= 100:
@@ -43,24 +45,24 @@ class Conversion:
 
     float_layers: list[Any]
     quant_layers: list[Any]
-    network: Any  # neuroedge.targets.loihi.network.SNNNetwork
+    network: Any  # neuroedge.snn.network.SNNNetwork
     input_scale: float
     input_shape: tuple[int, ...]
 
 
 def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
-                  reset: str = "subtract") -> Conversion:
+                  reset: str = "subtract", v_init: float = 0.5, pool: str = "spiking") -> Conversion:
     """Convert an nn.Module with calibration inputs (N, ...) to a fixed-point SNN (no files)."""
     from neuroedge.converters.snn.fixed_point import quantise, to_network
     from neuroedge.converters.snn.normalize import extract_layers, normalise
 
     calib = np.asarray(calibration, dtype=np.float32)
     input_shape = tuple(int(d) for d in calib.shape[1:])
-    stages = extract_layers(model.eval(), input_shape)
+    stages = extract_layers(model.eval(), input_shape, pool)
     float_layers, input_scale = normalise(stages, calib, percentile)
     qlayers = quantise(float_layers)
     meta = {"layer_scales": [fl.scale for fl in float_layers], "sources": [fl.source for fl in float_layers]}
-    net = to_network(qlayers, input_shape, input_scale, float_layers[-1].scale, reset, meta)
+    net = to_network(qlayers, input_shape, input_scale, float_layers[-1].scale, reset, meta, v_init)
     return Conversion(float_layers, qlayers, net, input_scale, input_shape)
 
 
@@ -83,12 +85,12 @@ def _load_calibration(path: str, limit: int) -> np.ndarray:
 def convert(source: Any, params: SNNParams, out: Path, force: bool = False) -> Bundle:
     from neuroedge.converters.snn.nir_export import write_nir
     from neuroedge.modelref import load_model, model_hash
-    from neuroedge.targets.loihi.network import save_network
-    from neuroedge.targets.loihi.resources import core_report
+    from neuroedge.snn.network import save_network
+    from neuroedge.snn.resources import core_report
 
     model = source if not isinstance(source, (str, Path)) else load_model(source, params.weights).module
     calib = _load_calibration(params.calibration, params.calibration_samples)
-    conv = convert_model(model, calib, params.percentile, params.reset)
+    conv = convert_model(model, calib, params.percentile, params.reset, params.v_init, params.pool)
     cores = core_report(conv.network)
     info = {
         "input_scale": conv.input_scale,
@@ -110,7 +112,7 @@ def convert(source: Any, params: SNNParams, out: Path, force: bool = False) -> B
         chain=(ChainStep("to-snn", VERSION, params_to_json(params), model_hash(model)),),
         metrics={"loihi1_cores": cores["loihi1_cores"], "loihi2_cores": cores["loihi2_cores"]},
         extra={"timesteps": params.timesteps, "reset": params.reset, "input_scale": conv.input_scale,
-               "encoding": "deterministic rate coding, binary spikes (see neuroedge.targets.loihi.encoding)",
+               "encoding": "deterministic rate coding, binary spikes (see neuroedge.snn.encoding)",
                "pipeline_delay": conv.network.depth, "nir": "model.nir"},
     )
     return save(out, manifest, writer, force)

@@ -1,0 +1,58 @@
+"""Where accuracy is lost: each DNN layer's activation next to the SNN's firing rate.
+
+For layer l the DNN side is the normalised activation ``a_l / lambda_l`` (what a rate of 1 spike
+per step stands for) and the SNN side is ``r_l = spikes_l / T`` over the run (for the output layer,
+the readout ``(count + v / theta) / T``). Per layer: Pearson correlation over every neuron of every
+sample, mean absolute error, and the mean rate, so a user sees the layer where the two part.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neuroedge.converters.snn.layers import FloatLayer
+from neuroedge.converters.snn.normalize import ann_forward
+
+
+def xyc_to_chw_flat(a: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    """(B, N) in Lava's XYC order -> (B, N) in torch's CHW order (vectors unchanged)."""
+    if len(out_shape) != 3:
+        return a
+    c, h, w = out_shape
+    return a.reshape(a.shape[0], w, h, c).transpose(0, 3, 2, 1).reshape(a.shape[0], -1)
+
+
+def layer_report(layers: list[FloatLayer], input_scale: float, x: np.ndarray, counts: list[np.ndarray],
+                 readout: np.ndarray, timesteps: int, layout: str = "xyc") -> list[dict[str, Any]]:
+    """Rows per layer: name, source, correlation, mean_abs_error, dnn_mean, snn_mean, saturated.
+
+    ``counts``: spikes per neuron per layer from a simulator ((B, N_l); in XYC order when
+    ``layout`` is "xyc", as snn-fast and Lava give them; "chw" for the float SNN).
+    """
+    dnn = ann_forward(layers, x, input_scale)
+    rows = []
+    for li, layer in enumerate(layers):
+        last = li == len(layers) - 1
+        snn = readout if last else counts[li]
+        snn = (xyc_to_chw_flat(snn, layer.out_shape) if layout == "xyc" else snn) / float(timesteps)
+        ref = dnn[li]
+        a, b = ref.reshape(-1), snn.reshape(-1)
+        corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+        rows.append({
+            "layer": li, "name": layer.name, "source": layer.source, "neurons": int(ref.shape[1]),
+            "correlation": round(corr, 4), "mean_abs_error": round(float(np.abs(a - b).mean()), 5),
+            "dnn_mean": round(float(a.mean()), 5), "snn_mean": round(float(b.mean()), 5),
+            "dnn_above_1": round(float((a > 1).mean()), 5),  # activations the rate (<= 1) cannot reach
+        })
+    return rows
+
+
+def format_report(rows: list[dict[str, Any]]) -> str:
+    head = f"{'#':>2} {'layer':<9} {'from':<14} {'corr':>6} {'MAE':>7} {'DNN':>7} {'SNN':>7} {'>1':>6}"
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['layer']:>2} {r['name'][:9]:<9} {r['source'][:14]:<14} {r['correlation']:>6.4f} "
+                     f"{r['mean_abs_error']:>7.4f} {r['dnn_mean']:>7.4f} {r['snn_mean']:>7.4f} {r['dnn_above_1']:>6.4f}")
+    return "\n".join(lines)

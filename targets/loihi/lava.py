@@ -1,0 +1,153 @@
+"""The host side of loihi-sim: runs ``lava_worker.py`` in ``.venv-lava`` as a subprocess.
+
+Lava needs Python 3.10 and numpy<2, so it never loads into the toolkit's process. For each call
+the host writes a job folder (the protocol is in ``lava_worker.py``'s docstring), starts the
+worker in its own process group, and reads the result files. A crash or a timeout raises
+``LavaError`` with the tail of the worker's stderr, after the whole process group is killed, so
+no Lava process (Lava forks one per process model) is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuroedge.snn.network import SNNNetwork, save_network
+
+WORKER = Path(__file__).with_name("lava_worker.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STDERR_TAIL = 3000
+
+
+class LavaError(RuntimeError):
+    """Lava is missing, or the worker failed or timed out."""
+
+
+def lava_python() -> Path:
+    """The Lava venv's interpreter: $NEUROEDGE_LAVA_PYTHON, else <repo>/.venv-lava/bin/python."""
+    env = os.environ.get("NEUROEDGE_LAVA_PYTHON")
+    return Path(env) if env else REPO_ROOT / ".venv-lava" / "bin" / "python"
+
+
+def lava_status() -> bool | str:
+    """True, or the one-line reason Lava cannot run here, with the fix."""
+    py = lava_python()
+    if not py.exists():
+        return f"Lava venv not found ({py}); run `make setup-lava` (needs Python 3.10)"
+    return True
+
+
+@dataclass
+class LavaResult:
+    """Same fields as the fast simulator's, from Lava, plus timings (seconds)."""
+
+    counts: list[np.ndarray]
+    v_out: np.ndarray
+    readout: np.ndarray
+    spikes: dict[int, np.ndarray]
+    build_s: float
+    run_s: float
+    per_sample_s: list[float]
+    wall_s: float
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_lava(
+    net: SNNNetwork,
+    in_spikes: np.ndarray,
+    record: tuple[int, ...] = (),
+    timeout_s: float = 600.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> LavaResult:
+    """Run input spikes (B, steps, n_in) through ``net`` in Lava fixed_pt; one worker per call."""
+    status = lava_status()
+    if status is not True:
+        raise LavaError(str(status))
+    in_spikes = np.asarray(in_spikes, dtype=bool)
+    b, steps, _ = in_spikes.shape
+    with tempfile.TemporaryDirectory(prefix="neuroedge-lava-") as tmp:
+        job = Path(tmp)
+        save_network(net, job)
+        # The worker runs from the job folder: Lava searches the process's own folder for
+        # ProcessModels, and this one holds nothing else to import.
+        shutil.copy(WORKER, job / WORKER.name)
+        np.save(job / "spikes.npy", in_spikes)
+        (job / "request.json").write_text(json.dumps({"steps": steps, "record": sorted(set(record))}))
+        err_path = job / "stderr.txt"
+        t0 = time.perf_counter()
+        with open(err_path, "w") as err:
+            proc = subprocess.Popen(
+                [str(lava_python()), str(job / WORKER.name), str(job)], stdout=subprocess.PIPE,
+                stderr=err, text=True, start_new_session=True, cwd=job,
+            )
+            reader = threading.Thread(target=_read_progress, args=(proc, progress), daemon=True)
+            reader.start()
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise LavaError(f"Lava worker timed out after {timeout_s:.0f} s; stderr tail:\n"
+                                + _tail(err_path)) from None
+            except BaseException:
+                _kill_group(proc)
+                raise
+            finally:
+                # Lava runs each process model in a forked child: make sure none outlives the worker.
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                reader.join(timeout=5)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise LavaError(f"Lava worker failed (exit {proc.returncode}); stderr tail:\n" + _tail(err_path))
+        try:
+            meta = json.loads((job / "result.json").read_text())
+            with np.load(job / "result.npz") as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise LavaError(f"Lava worker wrote no readable result ({exc}); stderr tail:\n" + _tail(err_path)) \
+                from None
+    n = net.depth
+    counts = [arrays[f"counts{i}"].astype(np.int64) for i in range(n)]
+    spikes = {i: arrays[f"spikes{i}"] for i in range(n) if f"spikes{i}" in arrays}
+    v_out = arrays["v_out"].astype(np.int64)
+    last = net.layers[-1].lif
+    readout = counts[-1] + (v_out - float(last.v_init)) / float(int(last.vth) << 6)
+    return LavaResult(counts, v_out, readout, spikes, float(meta["build_s"] or 0.0), float(meta["run_s"]),
+                      [float(s) for s in meta["per_sample_s"]], wall)
+
+
+def _read_progress(proc: subprocess.Popen, progress: Callable[[int, int], None] | None) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("progress ") and progress is not None:
+            done, total = line.split()[1].split("/")
+            progress(int(done), int(total))
+
+
+def _tail(path: Path) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no stderr)"
+    return text[-STDERR_TAIL:] if text.strip() else "(stderr empty)"
+

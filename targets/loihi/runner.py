@@ -1,0 +1,94 @@
+"""Runners for snn-loihi bundles: ``snn-fast`` (in process) and ``loihi-sim`` (Lava, subprocess).
+
+Both take the DNN's input (float, the bundle's input spec), encode it to spikes the same way
+(``neuroedge.snn.encoding``), run ``timesteps + depth`` steps (the pipeline delay, one
+step per synaptic layer, is added so the output layer integrates ``timesteps`` steps of input), and
+return the class scores ``count + v / (vth << 6)`` of the output layer, shape (B, n_classes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from neuroedge.bench import BenchConfig, LatencyReport, time_callable
+from neuroedge.bundle import Bundle, TensorSpec
+from neuroedge.registry import check_inputs
+from neuroedge.snn import encoding
+from neuroedge.snn.network import SNNNetwork, load_network
+from neuroedge.snn.resources import core_report, energy_uj
+from neuroedge.targets.loihi.fast import SimResult, run_steps, simulate
+from neuroedge.targets.loihi.lava import LavaResult, run_lava
+
+
+class SNNRunner:
+    """Shared by both targets; ``backend`` is "fast" or "lava"."""
+
+    def __init__(self, bundle: Bundle, options: dict[str, Any], backend: str) -> None:
+        self.bundle = bundle
+        self.backend = backend
+        self.target = "snn-fast" if backend == "fast" else "loihi-sim"
+        self.net: SNNNetwork = load_network(bundle.path)
+        self.timesteps = int(options.get("timesteps", bundle.manifest.extra.get("timesteps", 256)))
+        if self.timesteps < 1:
+            raise ValueError("timesteps must be >= 1")
+        self.timeout_s = float(options.get("timeout_s", 600))
+        self.inputs: tuple[TensorSpec, ...] = bundle.manifest.inputs
+        self.outputs: tuple[TensorSpec, ...] = bundle.manifest.outputs
+        self.last: SimResult | LavaResult | None = None
+
+    @property
+    def steps(self) -> int:
+        return run_steps(self.net, self.timesteps)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return encoding.encode(x, self.net.input_scale, self.steps)
+
+    def simulate(self, x: np.ndarray, record: tuple[int, ...] | bool = ()) -> SimResult | LavaResult:
+        """Full results (counts, rasters of ``record``ed layers, readout) for a batch of DNN inputs."""
+        spikes = self.encode(x)
+        if self.backend == "fast":
+            self.last = simulate(self.net, spikes, record=record)
+        else:
+            rec = tuple(range(self.net.depth)) if record is True else tuple(record or ())
+            self.last = run_lava(self.net, spikes, record=rec, timeout_s=self.timeout_s)
+        return self.last
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = check_inputs(self.inputs, inputs)
+        return [self.simulate(x).readout.astype(np.float32)]
+
+    def benchmark(self, inputs: list[np.ndarray], config: BenchConfig) -> LatencyReport:
+        (x,) = check_inputs(self.inputs, inputs)
+        spikes = self.encode(x)
+        if self.backend == "fast":
+            # One call simulates the whole batch for timesteps + depth steps (seconds, not µs):
+            # cap the repetitions so a default 1000-iteration config stays a short run.
+            cfg = replace(config, iterations=min(config.iterations, 10), warmup=min(config.warmup, 1),
+                          batch=len(x), min_duration_s=0.0)
+            settings = {**self.settings(), "iterations_capped_at": 10}
+            return time_callable(lambda: simulate(self.net, spikes), cfg, self.target, settings)
+        # One Lava run per benchmark: per-sample times from the worker, compile excluded.
+        res = run_lava(self.net, spikes, timeout_s=self.timeout_s)
+        samples = np.asarray(res.per_sample_s[1:] or res.per_sample_s) * 1000.0
+        return LatencyReport(self.target, samples, warmup_iterations=1, batch=1, settings=self.settings())
+
+    def resources(self) -> dict[str, Any]:
+        out = core_report(self.net)
+        if self.last is not None and hasattr(self.last, "synops"):
+            synops = float(np.mean(self.last.synops))
+            neurons = sum(int(np.prod(layer.out_shape)) for layer in self.net.layers)
+            out["synops_per_sample"] = synops
+            out.update(energy_uj(synops, neurons, self.steps))
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        return {"timesteps": self.timesteps, "steps_run": self.steps, "pipeline_delay": self.net.depth,
+                "encoding": "deterministic rate, binary spikes (num_message_bits=0)",
+                "reset": sorted({layer.lif.reset for layer in self.net.layers}),
+                "backend": "numpy fixed point" if self.backend == "fast" else "lava-nc Loihi2SimCfg fixed_pt"}
+
+    def close(self) -> None:
+        self.last = None
