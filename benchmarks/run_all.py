@@ -32,6 +32,8 @@ def main() -> int:
         print(f"== {name}: {'ok' if rc == 0 else f'FAILED ({rc})'} in {time.time() - t0:.0f} s", flush=True)
         if rc:
             failed.append(name)
+    # Last: the README's figure tables, rewritten from the JSON just written.
+    subprocess.call([sys.executable, str(HERE / "readme_tables.py")], cwd=HERE.parent)
     return 1 if failed else 0
 
 

@@ -1,0 +1,141 @@
+"""Rewrite the README's figure tables from benchmarks/results/*.json (run by `make bench` last).
+
+Every figure in the README sits between ``<!-- NAME-table -->`` and ``<!-- /NAME-table -->`` and
+is regenerated here from the JSON the benchmark wrote, so the README never drifts from a run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _stamp(d: dict) -> str:
+    return f"\n\n_From `benchmarks/results/{{name}}.json`, commit `{d['git_commit'][:12]}`, {d['generated_at']}._"
+
+
+def foundation(d: dict) -> str:
+    rows = ["| model | neuroedge onnxruntime p50 | bare ORT loop p50 | torch eager p50 | speedup vs torch |",
+            "|---|---|---|---|---|"]
+    for name, label in (("digits_cnn", "digits CNN"), ("digits_mlp", "digits MLP (64-128-10)")):
+        m = d["models"][name]
+        rows.append(f"| {label} | {m['onnxruntime_p50_ms'] * 1000:.2f} µs | {m['bare_onnxruntime_p50_ms'] * 1000:.2f} µs"
+                    f" | {m['torch_p50_ms'] * 1000:.2f} µs | {m['speedup_vs_torch']:.1f}x |")
+    rows.append("")
+    rows.append(f"Harness overhead (timing a no-op): {d['harness_overhead_us']:.3f} µs per iteration.")
+    return "\n".join(rows)
+
+
+def splitquant(d: dict) -> str:
+    rows = ["| model | FP32 | INT8 plain / split | INT4 plain / split | INT2 plain / split | INT2 gain |",
+            "|---|---|---|---|---|---|"]
+    for name, m in d.items():
+        if not isinstance(m, dict) or "fp32" not in m:
+            continue
+        cells = [f"{m[b]['plain']:.2f} / {m[b]['splitquant']:.2f}" for b in ("int8", "int4", "int2")]
+        rows.append(f"| {name} | {m['fp32']:.2f} | " + " | ".join(cells) + f" | {m['int2']['gain_points']:+.2f} |")
+    return "\n".join(rows)
+
+
+def snn(d: dict) -> str:
+    rows = ["| figure | value |", "|---|---|"]
+    for key, label, fmt in (
+        ("dnn_accuracy", "DNN accuracy (held-out subjects)", "{:.2f}%"),
+        ("snn_float_accuracy", "float SNN, T=256", "{:.2f}%"),
+        ("snn_fixed_accuracy", "Loihi fixed-point SNN, T=256", "{:.2f}%"),
+        ("snn_fixed_accuracy_t64", "Loihi fixed-point SNN, T=64", "{:.2f}%"),
+        ("loihi1_cores", "Loihi 1 cores (Massa et al.: 37)", "{}"),
+        ("loihi2_cores", "Loihi 2 cores", "{}"),
+        ("spike_mismatches", "spike mismatches, snn-fast vs Lava", "{}"),
+        ("spikes_compared", "spikes compared", "{:,}"),
+        ("fast_vs_lava_speedup", "snn-fast vs Lava, samples/s", "{:.0f}x"),
+        ("synops_per_sample", "synaptic ops per sample", "{:,.0f}"),
+        ("energy_uj_per_sample", "energy estimate per sample", "{:.1f} µJ"),
+    ):
+        if key in d:
+            rows.append(f"| {label} | {fmt.format(d[key])} |")
+    return "\n".join(rows)
+
+
+def mcu(d: dict) -> str:
+    rows = ["| figure | value |", "|---|---|"]
+    for key, label, fmt in (
+        ("bit_exact_host", "bit-exact with the integer reference, host build", "{}"),
+        ("bit_exact_qemu", "bit-exact with the integer reference, QEMU Cortex-M3", "{}"),
+        ("samples", "test samples", "{}"),
+        ("faults_injected", "link faults injected", "{}"),
+        ("wrong_outputs_under_faults", "wrong outputs returned under faults", "{}"),
+        ("flash_core_bytes", "firmware core flash (Cortex-M3, without model)", "{:,} B"),
+        ("flash_model_bytes", "digits MLP blob", "{:,} B"),
+        ("ram_bytes", "static RAM of the image", "{:,} B"),
+        ("roundtrip_ms_p50_host", "round trip p50, host build on a pty", "{:.3f} ms"),
+        ("roundtrip_ms_p50_qemu", "round trip p50, QEMU (emulator timing, not a chip's)", "{:.2f} ms"),
+    ):
+        if key in d:
+            rows.append(f"| {label} | {fmt.format(d[key])} |")
+    return "\n".join(rows)
+
+
+def imu(d: dict) -> str:
+    rows = ["| method | default | tuned | µs per sample |", "|---|---|---|---|"]
+    per = d.get("filters_us_per_sample", {})
+    for name in ("madgwick", "mahony", "ekf", "vqf", "fusion"):
+        rows.append(f"| {name} | {d[f'{name}_default_tilt_error_deg']:.2f}° | {d[f'{name}_tilt_error_deg']:.2f}° |"
+                    f" {per.get(name, float('nan')):.1f} |")
+    rows.append(f"| neuroedge model ({d['model_mode']}) | | {d['model_tilt_error_deg']:.2f}° |"
+                f" {d['model_latency_ms_p50'] * 1000:.1f} (onnxruntime) |")
+    rows.append("")
+    rows.append(f"Model / best tuned filter ({d['best_classical_filter']}): {d['model_vs_best_ratio']:.2f} "
+                f"(goal 0.5: {'met' if d['goal_half_of_best_met'] else 'NOT met'}). Latency p50 "
+                f"{d['model_latency_ms_p50']:.3f} ms in onnxruntime vs {d['torch_latency_ms_p50']:.3f} ms torch eager.")
+    return "\n".join(rows)
+
+
+def sweep(d: dict) -> str:
+    rows = ["| figure | value |", "|---|---|"]
+    for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s)"),
+                       ("parallel_s", "parallel wall time (s)"), ("speedup_vs_serial", "speedup vs serial"),
+                       ("latency_drift_vs_serial", "largest p50 drift vs serial"),
+                       ("ray_matches_local", "Ray accuracies identical to local"),
+                       ("resume_missing_points", "resume: points missing after the kill"),
+                       ("resume_reran_points", "resume: points rerun")):
+        if key in d:
+            v = d[key]
+            rows.append(f"| {label} | {f'{v * 100:.1f}%' if key == 'latency_drift_vs_serial' else v} |")
+    rows.append(f"\nGrid: `{' '.join('--grid ' + g for g in d.get('grid', []))}` on `{d.get('config')}`.")
+    return "\n".join(rows)
+
+
+TABLES: dict[str, Callable[[dict], str]] = {
+    "foundation": foundation, "splitquant": splitquant, "snn": snn, "mcu": mcu, "imu": imu, "sweep": sweep,
+}
+
+
+def main() -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    for name, fn in TABLES.items():
+        data = _load(name)
+        pattern = re.compile(rf"(<!-- {name}-table -->).*?(<!-- /{name}-table -->)", re.S)
+        if data is None or not pattern.search(text):
+            continue
+        body = fn(data) + _stamp(data).format(name=name)
+        text = pattern.sub(lambda m, body=body: m.group(1) + "\n" + body + "\n" + m.group(2), text)
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(readme)
+    print("README tables regenerated from benchmarks/results/*.json")
+
+
+if __name__ == "__main__":
+    main()
