@@ -24,6 +24,7 @@ STAGES = {
     "snn": "examples/gesture_snn/demo.py",
     "mcu": "examples/mcu/demo.py",
     "imu": "examples/imu_attitude/demo.py",
+    "sweep": "examples/sweep/demo.py",
 }
 
 

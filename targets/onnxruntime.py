@@ -5,6 +5,9 @@ Settings (recorded in every benchmark's JSON):
 * full graph optimisation (``ORT_ENABLE_ALL``), sequential execution, one inter-op thread;
 * intra-op threads: 1 for small models (thread hand-off costs more than a tiny kernel gains),
   the physical cores for large ones; ``threads=N`` overrides;
+* ``disable_quant_qdq=true`` keeps Q/DQ pairs as exported: by default ORT's full optimisation fuses
+  DequantizeLinear + MatMul into MatMulNBits, which runs activations in int8 and moves an INT2
+  transformer's logits by up to 0.05 against brevitas (the splitquant bundle records both errors);
 * the benchmark loop uses IO binding with the input and a preallocated output bound once, so each
   timed call is exactly ``run_with_iobinding``: no feed dict, no output allocation.
 """
@@ -46,10 +49,12 @@ def auto_threads(n_params: int) -> int:
     return 1 if n_params < SMALL_MODEL_PARAMS else max(1, (os.cpu_count() or 2) // 2)
 
 
-def session_options(threads: int) -> Any:
+def session_options(threads: int, disable_quant_qdq: bool = False) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if disable_quant_qdq:
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads
@@ -76,7 +81,7 @@ def bind_for_benchmark(session: Any, inputs: list[np.ndarray]) -> tuple[Any, lis
 class OnnxRuntimeRunner:
     target = "onnxruntime"
 
-    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+    def __init__(self, bundle: Bundle, threads: int | None = None, disable_quant_qdq: bool = False) -> None:
         import onnxruntime as ort
 
         self.bundle = bundle
@@ -84,8 +89,10 @@ class OnnxRuntimeRunner:
         self.outputs: tuple[TensorSpec, ...] = bundle.manifest.outputs
         self.n_params = count_parameters(bundle.main_file)
         self.threads = int(threads) if threads else auto_threads(self.n_params)
+        self.disable_quant_qdq = bool(disable_quant_qdq)
         self.session = ort.InferenceSession(
-            str(bundle.main_file), session_options(self.threads), providers=["CPUExecutionProvider"]
+            str(bundle.main_file), session_options(self.threads, self.disable_quant_qdq),
+            providers=["CPUExecutionProvider"],
         )
         self._names = [i.name for i in self.session.get_inputs()]
 
@@ -113,6 +120,7 @@ class OnnxRuntimeRunner:
             "intra_op_num_threads": self.threads,
             "inter_op_num_threads": 1,
             "io_binding": True,
+            "disable_quant_qdq": self.disable_quant_qdq,
             "model_parameters": self.n_params,
         }
 
@@ -124,10 +132,11 @@ class OnnxRuntimeRunner:
 
 
 def open_runner(bundle: Bundle, options: dict[str, Any]) -> OnnxRuntimeRunner:
-    unknown = set(options) - {"threads"}
+    unknown = set(options) - {"threads", "disable_quant_qdq"}
     if unknown:
-        raise ValueError(f"onnxruntime: unknown option(s) {sorted(unknown)}; known: threads")
-    return OnnxRuntimeRunner(bundle, threads=options.get("threads"))
+        raise ValueError(f"onnxruntime: unknown option(s) {sorted(unknown)}; known: threads, disable_quant_qdq")
+    flag = str(options.get("disable_quant_qdq", "false")).lower() in ("1", "true", "yes")
+    return OnnxRuntimeRunner(bundle, threads=options.get("threads"), disable_quant_qdq=flag)
 
 
 TARGET = Target(

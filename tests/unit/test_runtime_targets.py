@@ -61,3 +61,10 @@ def test_format_mismatch(mlp_bundle, tmp_path: Path) -> None:
     fake = Bundle(mlp_bundle.path, Manifest(**{**mlp_bundle.manifest.__dict__, "format": "snn-loihi"}))
     with pytest.raises(RegistryError, match="runs onnx, qcdq-onnx bundles"):
         open_runner(fake, "onnxruntime")
+
+
+def test_disable_quant_qdq_option(mlp_bundle) -> None:
+    runner = open_runner(mlp_bundle, "onnxruntime", {"disable_quant_qdq": "true", "threads": 2})
+    assert runner.settings()["disable_quant_qdq"] is True and runner.settings()["intra_op_num_threads"] == 2
+    x = np.ones((1, 64), np.float32)
+    np.testing.assert_allclose(runner.run([x])[0], open_runner(mlp_bundle, "onnxruntime").run([x])[0], atol=1e-6)
