@@ -1,19 +1,19 @@
 """SplitQuant benchmark: accuracy of plain vs split quantisation at INT8/INT4/INT2, sizes, and a PNG.
 
-    .venv/bin/python benchmarks/splitquant.py [--models digits_mlp,tiny_transformer,digits_cnn]
+    .venv/bin/python benchmarks/splitquant.py [--models digits_mlp,tiny_transformer,gesture_cnn]
 
-Every model listed in examples/splitquant/models.py (add one there, e.g. the gesture CNN) is trained
-once with a fixed seed (cached in .cache/splitquant/), split with seed 0, and quantised by brevitas
-with the *same* weight quantiser with and without the split, for two quantisers:
+Every model listed in examples/splitquant/models.py is trained once with a fixed seed (cached in .cache/),
+split with seed 0, and quantised by brevitas with the *same* weight quantiser with and without the split,
+for three quantisers (one for all models, never tuned per model):
 
-* ``minmax`` (the paper's): asymmetric per-channel min/max below 8 bits, symmetric absmax at 8 bits;
-* ``mse``: the same grids with brevitas' MSE-optimal scales and zero points;
-* ``mse_bc``: ``mse`` plus brevitas bias correction on 512 training images (not the test set).
+* ``mse`` (the headline): asymmetric per-channel below 8 bits, symmetric per-channel at 8 bits, with
+  brevitas' MSE-optimal scales and zero points;
+* ``minmax`` (the paper's): the same grids spanning each channel's min..max;
+* ``mse_bc``: ``mse`` plus brevitas bias correction on 512 training inputs (never the test set).
 
 Writes benchmarks/results/splitquant.json (each model: ``fp32`` and ``int8/int4/int2`` with ``plain``,
-``splitquant``, ``gain_points`` for the minmax quantiser, the same under ``mse`` and ``mse_bc``, and
-``size``) and
-benchmarks/results/splitquant.png (accuracy vs bits).
+``splitquant``, ``gain_points`` for the headline quantiser, the same under ``minmax`` and ``mse_bc``,
+and ``size``; ``goals`` checks the issue's goals per quantiser) and benchmarks/results/splitquant.png.
 """
 
 from __future__ import annotations
@@ -42,8 +42,13 @@ from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
 
 BITS = (8, 4, 2)
 # name -> (scheme, bias correction on calibration data)
-QUANTISERS = {"minmax": ("paper", False), "mse": ("paper-mse", False), "mse_bc": ("paper-mse", True)}
-CALIBRATION = 512  # training images for bias correction (never the test set)
+QUANTISERS = {"mse": ("paper-mse", False), "minmax": ("paper", False), "mse_bc": ("paper-mse", True)}
+HEADLINE = "mse"  # its results are the top-level int8/int4/int2 keys
+CALIBRATION = 512  # training inputs for bias correction, a seeded random pick (never the test set)
+# The issue's benchmark models: 1 MLP, 2 transformer, 3 the gesture CNN (which replaced the digits CNN
+# stand-in), plus the wide CNN added earlier as a model where plain INT2 drops. digits_cnn stays in the
+# table; goals are reported both over these and over every model benchmarked.
+GOAL_MODELS = ("digits_mlp", "tiny_transformer", "gesture_cnn", "digits_cnn_wide")
 
 
 def _weight_bytes(qmodel: torch.nn.Module, bits: int) -> int:
@@ -55,7 +60,8 @@ def bench_model(name: str, progress, task) -> dict:
     spec = MODELS[name]
     model = load_trained(name)
     x_tr, _, x_te, y_te = spec.data(0)
-    calib = torch.from_numpy(x_tr[:CALIBRATION])
+    pick = np.sort(np.random.default_rng(0).choice(len(x_tr), min(CALIBRATION, len(x_tr)), replace=False))
+    calib = torch.from_numpy(x_tr[pick])
     split = split_layers(model, seed=0)
     xt = torch.from_numpy(x_te)
     with torch.no_grad():
@@ -66,14 +72,14 @@ def bench_model(name: str, progress, task) -> dict:
     size: dict = {**cost, "fp32_bytes": cost["params_before"] * 4, "split_fp32_bytes": cost["params_after"] * 4,
                   "split_max_rel_error": split_err}
     for qname, (scheme, bc) in QUANTISERS.items():
-        table = out if qname == "minmax" else out.setdefault(qname, {})
+        table = out if qname == HEADLINE else out.setdefault(qname, {})
         for bits in BITS:
             plain_q = quantize_weights(model, bits, scheme, calibration=calib if bc else None)
             split_q = quantize_weights(split, bits, scheme, calibration=calib if bc else None)
             plain, sq = accuracy(plain_q, x_te, y_te), accuracy(split_q, x_te, y_te)
             table[f"int{bits}"] = {"plain": round(plain, 2), "splitquant": round(sq, 2),
                                    "gain_points": round(sq - plain, 2)}
-            if qname == "minmax":
+            if qname == HEADLINE:
                 size[f"int{bits}_packed_weight_bytes"] = {"plain": _weight_bytes(plain_q, bits),
                                                          "splitquant": _weight_bytes(split_q, bits)}
             progress.advance(task)
@@ -91,13 +97,23 @@ def bench_model(name: str, progress, task) -> dict:
     return out
 
 
+def _met(g: dict, names: list[str]) -> dict:
+    return {
+        "int2_within_1_point": all(g["splitquant_int2_within_1_point_of_fp32"][k] >= -1.0 for k in names),
+        "some_plain_int2_loses_5_points": any(g["plain_int2_loss_points"][k] >= 5.0 for k in names),
+        "int4_int8_no_worse_within_0_3": all(
+            d >= -0.3 for k in names for d in g["int4_int8_split_minus_plain"][k].values()),
+    }
+
+
 def goals(results: dict) -> dict:
-    """The issue's goals, checked for each quantiser."""
+    """The issue's goals, checked for each quantiser: over ``GOAL_MODELS`` (``met``) and every model."""
     out = {}
+    goal_names = [k for k in results if k in GOAL_MODELS]
     for qname in QUANTISERS:
         def table(r, q=qname):
-            return r if q == "minmax" else r[q]
-        models = {k: v for k, v in results.items()}
+            return r if q == HEADLINE else r[q]
+        models = dict(results)
         out[qname] = {
             "splitquant_int2_within_1_point_of_fp32": {
                 k: round(table(v)["int2"]["splitquant"] - v["fp32"], 2) for k, v in models.items()},
@@ -106,12 +122,9 @@ def goals(results: dict) -> dict:
                 k: {b: table(v)[b]["gain_points"] for b in ("int8", "int4")} for k, v in models.items()},
         }
         g = out[qname]
-        g["met"] = {
-            "int2_within_1_point": all(d >= -1.0 for d in g["splitquant_int2_within_1_point_of_fp32"].values()),
-            "some_plain_int2_loses_5_points": any(d >= 5.0 for d in g["plain_int2_loss_points"].values()),
-            "int4_int8_no_worse_within_0_3": all(
-                d >= -0.3 for m in g["int4_int8_split_minus_plain"].values() for d in m.values()),
-        }
+        g["goal_models"] = goal_names
+        g["met"] = _met(g, goal_names)
+        g["met_all_models"] = _met(g, list(models))
     return out
 
 
@@ -125,8 +138,8 @@ def plot(results: dict, path: Path) -> None:
     for ax, (name, r) in zip(axes[0], results.items(), strict=True):
         xs = list(BITS)
         ax.axhline(r["fp32"], color="k", ls="--", lw=1, label=f"FP32 {r['fp32']:.1f}%")
-        for qname, style in (("minmax", "-"), ("mse", ":"), ("mse_bc", "--")):
-            t = r if qname == "minmax" else r[qname]
+        for qname, style in (("mse", "-"), ("minmax", ":"), ("mse_bc", "--")):
+            t = r if qname == HEADLINE else r[qname]
             ax.plot(xs, [t[f"int{b}"]["plain"] for b in xs], style, marker="o", color="tab:red",
                     label=f"plain ({qname})")
             ax.plot(xs, [t[f"int{b}"]["splitquant"] for b in xs], style, marker="s", color="tab:blue",
@@ -138,7 +151,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle("SplitQuant vs plain weight quantisation (brevitas, same quantiser), sklearn digits")
+    fig.suptitle("SplitQuant vs plain weight quantisation (brevitas, same quantiser); digits and DVS gestures")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -162,10 +175,13 @@ def main() -> None:
             task = progress.add_task(name, total=len(BITS) * len(QUANTISERS) + 1)
             results[name] = bench_model(name, progress, task)
     data = {**results, "goals": goals(results), "settings": {
-        "data": "sklearn digits, stratified 70/30 split, seed 0", "split_seed": 0, "bits": list(BITS),
-        "quantisers": {"minmax": "paper: asym per-channel min/max < 8 bits, sym per-channel absmax at 8",
-                       "mse": "paper-mse: same grids, brevitas MSE-optimal scale/zero point",
-                       "mse_bc": f"paper-mse + bias correction on {CALIBRATION} training images"},
+        "data": "sklearn digits, stratified 70/30 split, seed 0; gesture_cnn: synthetic DVS gesture frames, "
+                "held-out subjects (examples/gesture_snn)", "split_seed": 0, "bits": list(BITS),
+        "headline_quantiser": HEADLINE, "goal_models": list(GOAL_MODELS),
+        "quantisers": {"mse": "paper-mse: asym per-channel < 8 bits, sym per-channel at 8, brevitas "
+                              "MSE-optimal scale/zero point (top-level int8/int4/int2)",
+                       "minmax": "paper: same grids, min/max (asym) and absmax (sym at 8 bits)",
+                       "mse_bc": f"paper-mse + bias correction on {CALIBRATION} random training inputs"},
         "weight_only": True, "torch_threads": torch.get_num_threads()}}
     path = write_results("splitquant", data)
     plot(results, RESULTS_DIR / "splitquant.png")
@@ -175,13 +191,15 @@ def main() -> None:
         for col in ("model", "FP32", "INT8", "INT4", "INT2", "params after split"):
             table.add_column(col)
         for name, r in results.items():
-            t = r if qname == "minmax" else r[qname]
+            t = r if qname == HEADLINE else r[qname]
             cells = [f"{t[b]['plain']:.2f} / {t[b]['splitquant']:.2f} ({t[b]['gain_points']:+.2f})"
                      for b in ("int8", "int4", "int2")]
             s = r["size"]
             table.add_row(name, f"{r['fp32']:.2f}", *cells, f"{s['params_before']} -> {s['params_after']}")
         console.print(table)
-        console.print(f"goals met ({qname}): {data['goals'][qname]['met']}")
+        g = data["goals"][qname]
+        console.print(f"goals met ({qname}, {', '.join(g['goal_models'])}): {g['met']}")
+        console.print(f"goals met ({qname}, every model): {g['met_all_models']}")
     console.print(f"wrote {path} and {RESULTS_DIR / 'splitquant.png'}")
 
 

@@ -1,8 +1,10 @@
 """Target ``torch``: the reference. PyTorch eager under ``inference_mode``, in eval mode.
 
-It runs the model the ``export-onnx`` converter recorded in the bundle: a factory plus its
-state_dict (read with ``weights_only=True``), or a TorchScript file. Thread count as the
-onnxruntime target chooses it, so the two are compared like for like.
+It runs the model a converter recorded in the bundle's ``extra.torch_reference``: a factory plus
+its kwargs and optionally a state_dict (read with ``weights_only=True``), or a TorchScript file.
+``export-onnx`` records the original model; ``splitquant`` records a factory that rebuilds the
+same brevitas fake-quantised model, so a QCDQ bundle can be compared with its torch reference.
+Thread count as the onnxruntime target chooses it, so the two are compared like for like.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ def load_reference(bundle: Bundle) -> Any:
     ref = bundle.manifest.extra.get("torch_reference")
     where = f"{bundle.path / 'manifest.json'} field 'extra.torch_reference'"
     if not isinstance(ref, dict):
-        raise BundleError(f"{where}: missing; the torch target runs bundles made by export-onnx")
+        raise BundleError(f"{where}: missing; the torch target runs bundles whose converter recorded a torch reference (export-onnx, splitquant)")
     if ref.get("kind") == "factory":
         model = import_object(ref["factory"])(**ref.get("kwargs", {}))
-        model.load_state_dict(load_state_dict(bundle.file(ref["weights"])))
+        if ref.get("weights"):
+            model.load_state_dict(load_state_dict(bundle.file(ref["weights"])))
         return model.eval()
     if ref.get("kind") == "torchscript":
         return torch.jit.load(str(bundle.file(ref["path"])), map_location="cpu").eval()
@@ -60,7 +63,7 @@ class TorchRunner:
         if threads is None:
             from neuroedge.targets.onnxruntime import auto_threads, count_parameters
 
-            threads = auto_threads(count_parameters(bundle.main_file)) if bundle.format == "onnx" else 1
+            threads = auto_threads(count_parameters(bundle.main_file))
         return cls(load_reference(bundle), bundle.manifest.inputs, bundle.manifest.outputs, threads)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -109,7 +112,7 @@ def open_runner(bundle: Bundle, options: dict[str, Any]) -> TorchRunner:
 TARGET = Target(
     name="torch",
     summary="PyTorch eager (inference_mode) on the CPU: the reference the others are compared with",
-    formats=("onnx",),
+    formats=("onnx", "qcdq-onnx"),
     available=available,
     open=open_runner,
     bench_resources={"bench": 1},

@@ -39,6 +39,7 @@ from neuroedge.converters.splitquant.quantize import (
     quantize_weights,
     resolve_scheme,
 )
+from neuroedge.converters.splitquant.reference import torch_reference
 from neuroedge.converters.splitquant.split import split_cost, split_layers
 from neuroedge.modelref import load_model, load_state_dict, model_hash
 from neuroedge.registry import params_to_json
@@ -170,6 +171,7 @@ def convert(source: Any, params: SplitQuantParams, out: Path, force: bool = Fals
                 "float_layers": [f"{n} ({k})" for n, k in opaque],
                 "qonnx": QONNX if QONNX in files else None,
                 "packed_weights": PACKED,
+                "torch_reference": torch_reference(source, params_to_json(params), model_hash(model)),
             },
         )
         write_manifest(tmp, manifest)

@@ -2,13 +2,15 @@
 
 Each entry names its architecture as a model reference (``package.module:factory``, what the converter
 and ``neuroedge convert`` take), its input shape, how to load its data in that layout, and how long to
-train. The gesture CNN of the SNN examples joins here once it exists, with its own ``data`` loader.
+train. Models trained elsewhere (the gesture CNN of examples/gesture_snn/) name their own ``pretrained``
+``weights`` function instead, which trains and caches them with their own recipe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from torch import nn
@@ -29,6 +31,25 @@ def digits_images(seed: int = 0) -> Data:
 
     x_tr, y_tr, x_te, y_te = load_digits_split(seed)
     return as_images(x_tr), y_tr, as_images(x_te), y_te
+
+
+def gesture_frames(seed: int = 0) -> Data:
+    """DVS-gesture frames [N, 2, 32, 32] in [0, 1]: training subjects, then the held-out subjects.
+
+    ``seed`` is unused: the split by subject is fixed by examples/gesture_snn/.
+    """
+    from examples.gesture_snn.data import test_set, train_set
+
+    x_tr, y_tr = train_set()
+    x_te, y_te = test_set()
+    return x_tr, y_tr, x_te, y_te
+
+
+def gesture_cnn_weights() -> Path:
+    """The SNN example's gesture CNN state_dict, trained and cached by its own recipe (.cache/gesture_snn/)."""
+    from examples.gesture_snn.train import ensure_trained
+
+    return ensure_trained(quiet=True)
 
 
 def digits_cnn_wide() -> nn.Module:
@@ -52,6 +73,8 @@ class ExampleModel:
     epochs: int = 30
     lr: float = 3e-3
     weight_decay: float = 0.0
+    # Set for models trained by their own example: trains if needed, returns the state_dict path.
+    weights: Callable[[], Path] | None = None
 
 
 MODELS: dict[str, ExampleModel] = {
@@ -61,6 +84,8 @@ MODELS: dict[str, ExampleModel] = {
         ExampleModel("tiny_transformer", "examples.models.tiny_transformer:tiny_transformer", (1, 64),
                      digits_flat, epochs=40, lr=1e-3, weight_decay=1e-2),
         ExampleModel("digits_cnn", "examples.digits.models:digits_cnn", (1, 1, 8, 8), digits_images),
+        ExampleModel("gesture_cnn", "examples.gesture_snn.model:gesture_cnn", (1, 2, 32, 32), gesture_frames,
+                     weights=gesture_cnn_weights),
         ExampleModel("digits_cnn_wide", "examples.splitquant.models:digits_cnn_wide", (1, 1, 8, 8), digits_images),
     )
 }

@@ -63,6 +63,8 @@ def weights_path(name: str, cache: Path = CACHE) -> Path:
 
 def ensure_trained(name: str, cache: Path = CACHE, force: bool = False) -> Path:
     """Train once (fixed seed) and cache the state_dict; returns its path."""
+    if MODELS[name].weights is not None:  # trained by its own example, with its own recipe and cache
+        return MODELS[name].weights()
     path = weights_path(name, cache)
     if force or not path.exists():
         model, _ = train(MODELS[name])
@@ -74,6 +76,7 @@ def ensure_trained(name: str, cache: Path = CACHE, force: bool = False) -> Path:
 
 
 def load_trained(name: str, cache: Path = CACHE) -> nn.Module:
+    """The trained model in eval mode (trained and cached first if needed)."""
     model = build(MODELS[name])
     model.load_state_dict(load_state_dict(ensure_trained(name, cache)))
     return model.eval()
