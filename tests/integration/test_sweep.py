@@ -17,7 +17,8 @@ from neuroedge.pipeline import load_config
 from neuroedge.sweep import SweepError, file_lock_slot, parse_grid, read_results, sweep
 
 REPO = Path(__file__).resolve().parents[2]
-GRID = ["target=onnxruntime,torch", "export-onnx.opset=17,18", "export-onnx.dynamic_batch=true,false"]
+# The issue's grid: bits x split x target, 12 points on the digits MLP.
+GRID = ["splitquant.bits=2,4,8", "splitquant.split=true,false", "target=onnxruntime,torch"]
 
 CONFIG = """
 name = "mlp"
@@ -30,7 +31,8 @@ input_shape = [1, 64]
 ref = "examples.digits.data:test_set"
 limit = 200
 [[steps]]
-converter = "export-onnx"
+converter = "splitquant"
+params = {{ bits = 4, check_samples = 2 }}
 [target]
 name = "onnxruntime"
 [bench]
@@ -72,9 +74,9 @@ def test_local_and_ray_agree_and_benchmarks_never_overlap(tmp_path: Path, weight
     grid = parse_grid(GRID)
     local = sweep(cfg, grid, tmp_path / "local", workers=2, lock_dir=tmp_path / "locks", progress=False)
     recs = local["records"]
-    assert len(recs) == 8 and all(r["status"] == "ok" for r in recs.values())
+    assert len(recs) == 12 and all(r["status"] == "ok" for r in recs.values())
     _no_overlap([r["bench_window"] for r in recs.values()])
-    assert (tmp_path / "local" / "report.md").read_text().count("| ok |") == 8
+    assert (tmp_path / "local" / "report.md").read_text().count("| ok |") == 12
     assert (tmp_path / "local" / "pareto.png").stat().st_size > 1000
 
     ray_run = sweep(cfg, grid, tmp_path / "ray", backend="ray", progress=False,
@@ -99,13 +101,13 @@ def test_resume_after_kill_runs_only_missing_points(tmp_path: Path, weights: Pat
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = read_results(out)
-    assert 2 <= len(before) < 8
+    assert 2 <= len(before) < 12
     res = sweep(load_config(cfg_path), parse_grid(GRID), out, workers=2, lock_dir=tmp_path / "locks", progress=False)
-    assert len(res["ran"]) == 8 - len(before)
+    assert len(res["ran"]) == 12 - len(before)
     assert set(res["skipped"]) == set(before)
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines() if x.strip()]
     keys = [x["key"] for x in lines if x.get("status") == "ok"]
-    assert len(keys) == len(set(keys)) == 8
+    assert len(keys) == len(set(keys)) == 12
 
 
 def test_killed_worker_is_retried_once_then_failed(tmp_path: Path, weights: Path, monkeypatch) -> None:
@@ -139,8 +141,9 @@ def test_exclusive_slot_across_processes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("grid", "msg"), [
     (["nosuch.key=1,2"], "neither a config section nor a step's converter"),
-    (["export-onnx.opset=abc"], "opset: expected int"),
-    (["export-onnx.bits=2"], "unknown parameter 'bits'"),
+    (["splitquant.bits=abc"], "bits: expected int"),
+    (["splitquant.bitz=2"], "unknown parameter 'bitz'"),
+    (["splitquant.bits=9"], "bits"),
     (["target=tpu"], "unknown target 'tpu'"),
     (["target"], "expected KEY=V1,V2"),
 ])
