@@ -13,6 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["foundation", "splitquant", "snn", "mcu", "imu", "sweep"]
+# Arguments the README's figures were made with (Lava is ~1.4 s per timestep here, so few samples).
+ARGS = {"snn": ["--lava-samples", "2", "--lava-timesteps", "16"]}
 
 
 def main() -> int:
@@ -28,7 +30,7 @@ def main() -> int:
             continue
         print(f"== {name}", flush=True)
         t0 = time.time()
-        rc = subprocess.call([sys.executable, str(script)], cwd=HERE.parent)
+        rc = subprocess.call([sys.executable, str(script), *ARGS.get(name, [])], cwd=HERE.parent)
         print(f"== {name}: {'ok' if rc == 0 else f'FAILED ({rc})'} in {time.time() - t0:.0f} s", flush=True)
         if rc:
             failed.append(name)

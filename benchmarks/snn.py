@@ -76,9 +76,13 @@ def load_gesture() -> tuple[str, torch.nn.Module, np.ndarray, np.ndarray, np.nda
         model = load_trained(cache / "gesture_cnn.pt")
         train = load_frame_set(cache / "data", True, params, cache_dir=cache / "frames")
         test = load_frame_set(cache / "data", False, params, cache_dir=cache / "frames")
+        # train.py's calibration frames: a seeded random sample of the training set (the first
+        # 1000 frames are ordered by subject and class, a biased sample). The demo uses the same.
+        calib = cache / "calibration.npy"
+        x_cal = np.load(calib) if calib.is_file() else train.x
     except Exception as exc:  # the other pipeline is optional here: report why it is missing
         return f"gesture CNN not available ({type(exc).__name__}: {exc}); run examples/gesture_snn/train.py"
-    return "gesture_cnn", model, train.x, test.x, test.y
+    return "gesture_cnn", model, x_cal, test.x, test.y
 
 
 def accuracy_sweep(conv: Conversion, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -191,7 +195,7 @@ def main() -> None:
     if isinstance(gesture, str):
         say(gesture)
     for name, model, x_tr, x_te, y_te in sources:
-        say(f"{name}: converting ({len(x_tr)} training inputs, calibration on 1000)")
+        say(f"{name}: converting (calibration on {min(len(x_tr), 1000)} training inputs)")
         conv = convert_model(model, x_tr[:1000])
         dnn = dnn_accuracy(model, x_te, y_te)
         say(f"{name}: DNN {dnn:.2f}%; simulating {len(x_te)} test samples at up to {max(TIMESTEPS)} steps")

@@ -56,8 +56,9 @@ def test_check_traces_non_sequential_models() -> None:
     assert "tanh" in str(issues[1])
 
 
+@pytest.mark.parametrize("norm", ["layer", "channel"])
 @pytest.mark.parametrize("pool", ["fold", "spiking"])
-def test_batchnorm_and_avgpool_are_folded_exactly(pool: str) -> None:
+def test_batchnorm_and_avgpool_are_folded_exactly(pool: str, norm: str) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.AvgPool2d(2),
                           nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
@@ -68,7 +69,7 @@ def test_batchnorm_and_avgpool_are_folded_exactly(pool: str) -> None:
     model.eval()
     stages = extract_layers(model, (2, 9, 9), pool)
     assert len(stages) == (5 if pool == "fold" else 6)  # 9x9: the first pool cannot fold into a conv
-    layers, scale = normalise(stages, x.numpy())
+    layers, scale = normalise(stages, x.numpy(), norm=norm)
     got = ann_forward(layers, x.numpy(), scale)[-1] * layers[-1].scale
     with torch.inference_mode():
         np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5)
