@@ -31,7 +31,7 @@ def stamp(data: dict[str, Any]) -> dict[str, Any]:
     """Add ``git_commit`` and ``generated_at`` (UTC, ISO 8601) to a results dict."""
     return {
         "git_commit": git_commit(),
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **data,
     }
 

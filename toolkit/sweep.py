@@ -173,7 +173,18 @@ def run_point(config: dict[str, Any], workdir: str, lock_dir: str) -> dict[str, 
 
 # ---- local backend: long-lived workers, one point each at a time -----------------------------
 
-def _worker_main(conn: Any, workdir: str, lock_dir: str, cwd: str) -> None:
+def _worker_main(conn: Any, workdir: str, lock_dir: str, cwd: str, threads: int, cores: list[int]) -> None:
+    # Pinned to its own cores, a benchmarking worker is never migrated onto a compiling one's core.
+    if cores and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, cores)
+    # Workers share the cores: each gets its share of intra-op threads, so a compiling worker never
+    # spills onto the core where another one is benchmarking (and one worker alone uses them all).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
     os.chdir(cwd)
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
@@ -195,15 +206,20 @@ class LocalPool:
 
     def __init__(self, workers: int, workdir: Path, lock_dir: Path) -> None:
         self.ctx = mp.get_context("spawn")  # torch and fork do not mix
-        self.args = (str(workdir), str(lock_dir), os.getcwd())
-        self.slots: list[dict[str, Any]] = [self._start() for _ in range(workers)]
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self.args = (str(workdir), str(lock_dir), os.getcwd(), threads)
+        allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        # Worker i gets its own block of cores when there are at least as many cores as workers.
+        self.cores = [allowed[i * threads:(i + 1) * threads] if len(allowed) >= workers else []
+                      for i in range(workers)]
+        self.slots: list[dict[str, Any]] = [self._start(i) for i in range(workers)]
 
-    def _start(self) -> dict[str, Any]:
+    def _start(self, index: int) -> dict[str, Any]:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker_main, args=(child, *self.args), daemon=True)
+        proc = self.ctx.Process(target=_worker_main, args=(child, *self.args, self.cores[index]), daemon=True)
         proc.start()
         child.close()
-        return {"proc": proc, "conn": parent, "point": None}
+        return {"proc": proc, "conn": parent, "point": None, "index": index}
 
     def run(self, points: list[Point], on_done: Callable[[Point, str, dict[str, Any]], None],
             max_attempts: int = 2) -> None:
@@ -231,7 +247,7 @@ class LocalPool:
                 if slot["proc"].sentinel in ready or not slot["proc"].is_alive():
                     slot["proc"].join(timeout=5)
                     code = slot["proc"].exitcode
-                    slot.update(self._start())
+                    slot.update(self._start(slot["index"]))
                     slot["point"] = None
                     if point.attempts < max_attempts:
                         queue.insert(0, point)  # retried once, on a fresh worker

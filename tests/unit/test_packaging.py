@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = {"toolkit": "neuroedge", "converters": "neuroedge.converters", "targets": "neuroedge.targets",
