@@ -105,13 +105,16 @@ def sweep(d: dict) -> str:
     rows = ["| figure | value |", "|---|---|"]
     for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s)"),
                        ("parallel_s", "parallel wall time (s)"), ("speedup_vs_serial", "speedup vs serial"),
-                       ("latency_drift_vs_serial", "largest p50 drift vs serial"),
+                       ("latency_drift_vs_serial", "largest p50 drift, parallel vs serial"),
+                       ("latency_drift_vs_serial_onnxruntime_points", "the same, onnxruntime points only"),
+                       ("latency_noise_serial_vs_serial", "noise floor: largest p50 change between two serial runs"),
+                       ("latency_noise_serial_vs_serial_onnxruntime_points", "the same, onnxruntime points only"),
                        ("ray_matches_local", "Ray accuracies identical to local"),
                        ("resume_missing_points", "resume: points missing after the kill"),
                        ("resume_reran_points", "resume: points rerun")):
         if key in d:
             v = d[key]
-            rows.append(f"| {label} | {f'{v * 100:.1f}%' if key == 'latency_drift_vs_serial' else v} |")
+            rows.append(f"| {label} | {f'{v * 100:.1f}%' if key.startswith('latency_') else v} |")
     rows.append(f"\nGrid: `{' '.join('--grid ' + g for g in d.get('grid', []))}` on `{d.get('config')}`.")
     return "\n".join(rows)
 
