@@ -9,10 +9,10 @@ PY        := $(VENV)/bin/python
 # dependency pulls a multi-GB CUDA build.
 PYTHON311 ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 TORCH_PIN := torch==2.13.0
-# Lava needs pyenv's 3.10.13; the bare python3.10 shim fails on these machines.
+# Lava needs pyenv's 3.10.13 by its full path; the bare pyenv shim fails on these machines.
 PYENV_ROOT_DIR := $(shell pyenv root 2>/dev/null)
-PYTHON310 ?= $(firstword $(wildcard $(PYENV_ROOT_DIR)/versions/3.10.13/bin/python3.10) \
-                         $(shell PYENV_VERSION=3.10.13 pyenv which python3.10 2>/dev/null))
+PYTHON310 ?= $(firstword $(wildcard $(PYENV_ROOT_DIR)/versions/3.10.13/bin/python3.10 \
+                                    $(HOME)/.pyenv/versions/3.10.13/bin/python3.10))
 LAVA_PKGS := lava-nc==0.10.0 "numpy<2" "scipy<1.16" h5py
 # Debian packages: QEMU + the Cortex-M toolchain for the firmware, sshd for the Jetson target's tests.
 APT_PKGS  := qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi openssh-server openssh-client
