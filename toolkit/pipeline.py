@@ -269,8 +269,7 @@ def measure(config: dict[str, Any], bundle: Any,
                                 min_duration_s=float(b.get("min_duration_s", 1.0)))
         rng = np.random.default_rng(0)
         inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
-        resources = registry.get_target(registry.split_target_spec(target["name"])[0]).bench_resources
-        slot = bench_slot(resources) if bench_slot else nullcontext()
+        slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
         with slot:
             t0 = time.time()
             report = runner.benchmark(inputs, bench_cfg)

@@ -103,8 +103,9 @@ def get_converter(name: str) -> Converter:
     return _load(CONVERTER_GROUP, "converter", name)
 
 
-def get_target(name: str) -> Target:
-    return _load(TARGET_GROUP, "target", name)
+def get_target(spec: str) -> Target:
+    """The target named by ``spec``: a name, or a URL whose scheme is the name (``jetson://...``)."""
+    return _load(TARGET_GROUP, "target", split_target_spec(spec)[0])
 
 
 def target_status(name: str) -> Literal[True] | str:
@@ -132,9 +133,8 @@ def open_runner(bundle: Bundle, target_name: str, options: Mapping[str, Any] | N
     ``target_name`` may be a URL whose scheme names the target (``jetson://user@board``); the
     URL is then passed as the ``url`` option.
     """
-    target_name, url_options = split_target_spec(target_name)
-    options = {**url_options, **dict(options or {})}
     target = get_target(target_name)
+    options = {**split_target_spec(target_name)[1], **dict(options or {})}
     status = target.available()
     if status is not True:
         raise RegistryError(f"target {target_name!r} is not available here: {status}")

@@ -367,7 +367,7 @@ def run_ray(points: list[Point], workdir: Path, address: str | None, on_done: Ca
                 if not target:
                     on_done(point, "ok", result)
                     continue
-                resources = registry.get_target(registry.split_target_spec(target)[0]).bench_resources
+                resources = registry.get_target(target).bench_resources
                 pending[bench_remote(resources).remote(point.config, files)] = ("bench", point, t0)
                 point.partial = result  # type: ignore[attr-defined]
             else:

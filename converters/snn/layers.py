@@ -13,6 +13,16 @@ from typing import Literal
 import numpy as np
 
 
+def _out_shape(kind: str, in_shape: tuple[int, ...], weight_shape: tuple[int, ...],
+               stride: tuple[int, int], padding: tuple[int, int]) -> tuple[int, ...]:
+    """Output shape of a dense layer ([out]) or a conv layer ([out, H', W'], H' = (H + 2p - k) // s + 1)."""
+    if kind == "dense":
+        return (int(weight_shape[0]),)
+    _, h, w = in_shape
+    kh, kw = weight_shape[2:]
+    return (int(weight_shape[0]), (h + 2 * padding[0] - kh) // stride[0] + 1,
+            (w + 2 * padding[1] - kw) // stride[1] + 1)
+
 @dataclass(frozen=True)
 class FloatLayer:
     """One synaptic layer and the IF neurons after it, normalised so that 1.0 is the threshold.
@@ -54,12 +64,7 @@ class FloatLayer:
 
     @property
     def out_shape(self) -> tuple[int, ...]:
-        if self.kind == "dense":
-            return (int(self.weight.shape[0]),)
-        _, h, w = self.in_shape
-        kh, kw = self.weight.shape[2:]
-        return (int(self.weight.shape[0]), (h + 2 * self.padding[0] - kh) // self.stride[0] + 1,
-                (w + 2 * self.padding[1] - kw) // self.stride[1] + 1)
+        return _out_shape(self.kind, self.in_shape, self.weight.shape, self.stride, self.padding)
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,4 @@ class QuantLayer:
 
     @property
     def out_shape(self) -> tuple[int, ...]:
-        if self.kind == "dense":
-            return (int(self.weight.shape[0]),)
-        _, h, w = self.in_shape
-        kh, kw = self.weight.shape[2:]
-        return (int(self.weight.shape[0]), (h + 2 * self.padding[0] - kh) // self.stride[0] + 1,
-                (w + 2 * self.padding[1] - kw) // self.stride[1] + 1)
+        return _out_shape(self.kind, self.in_shape, self.weight.shape, self.stride, self.padding)
