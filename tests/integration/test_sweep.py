@@ -164,3 +164,43 @@ def test_ray_missing_and_unreachable(tmp_path: Path, weights: Path, monkeypatch)
         sweep(cfg, parse_grid(["target=onnxruntime"]), tmp_path / "o2", backend="ray", address="127.0.0.1:1",
               progress=False)
     assert time.time() - t0 < 30
+
+
+def test_cpu_benchmark_waits_for_a_quiet_node(tmp_path: Path) -> None:
+    """Compiles hold the node gate shared, a CPU benchmark exclusive; a waiting benchmark is not starved.
+
+    A compile holds the gate; a benchmark asks for it; then a second compile asks. The benchmark must
+    start after the first compile ends, and the second compile only after the benchmark.
+    """
+    code = (
+        "import sys, time, json; from pathlib import Path; from neuroedge.sweep import NodeGate, bench_slot\n"
+        "kind, hold = sys.argv[2], float(sys.argv[3])\n"
+        "ctx = NodeGate(Path(sys.argv[1])).shared() if kind == 'work' else bench_slot({'bench': 1}, Path(sys.argv[1]))\n"
+        "print('asking', flush=True)\n"
+        "with ctx:\n"
+        "    print('holding', flush=True); t0 = time.time(); time.sleep(hold); print(json.dumps([t0, time.time()]))\n"
+    )
+
+    def start(kind: str, hold: float, wait_for: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), kind, str(hold)],
+                                stdout=subprocess.PIPE, text=True)
+        while proc.stdout.readline().strip() != wait_for:
+            assert proc.poll() is None, "helper process died"
+        return proc
+
+    def window(proc: subprocess.Popen) -> list[float]:
+        lines = [ln for ln in proc.communicate()[0].splitlines() if ln.startswith("[")]
+        return json.loads(lines[-1])
+
+    first = start("work", 1.5, "holding")
+    bench = start("bench", 0.5, "asking")
+    time.sleep(0.3)  # the benchmark is now queued at the turnstile
+    second = start("work", 0.2, "asking")
+    w1, b, w2 = window(first), window(bench), window(second)
+    assert b[0] >= w1[1] - 1e-3, f"benchmark started while a compile ran: {w1} {b}"
+    assert w2[0] >= b[1] - 1e-3, f"a compile started during the benchmark (or jumped the queue): {b} {w2}"
+    # Two compiles do overlap: the gate is shared for work.
+    a = start("work", 1.0, "holding")
+    c = start("work", 0.1, "holding")
+    wa, wc = window(a), window(c)
+    assert wc[0] < wa[1], f"two compiles were serialised: {wa} {wc}"
