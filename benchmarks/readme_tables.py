@@ -119,8 +119,32 @@ def sweep(d: dict) -> str:
     return "\n".join(rows)
 
 
+def gesture_deploy(d: dict) -> str:
+    acc, lat, trt = d["accuracy"], d["latency"], d["tensorrt"]
+    variants = lat["variants"]
+    rows = ["| path | top-1 on held-out frames | p50 at batch 1 |", "|---|---|---|",
+            f"| torch eager (1 thread) | {acc['torch_accuracy_%']:.2f}% | {d['torch_p50_ms'] * 1000:.0f} µs |"]
+    for key, label in (("onnxruntime_1thread", "onnxruntime, 1 thread"), ("onnxruntime_2threads", "onnxruntime, 2 threads")):
+        if key in variants:
+            rows.append(f"| {label} | {acc['onnxruntime_accuracy_%']:.2f}% | {variants[key]['p50_ms'] * 1000:.0f} µs |")
+    jet = d.get("jetson_loopback") or {}
+    if jet.get("ran"):
+        rows.append(f"| jetson:// over a loopback sshd (onnxruntime on the \"board\") | outputs = local "
+                    f"(max diff {jet['max_abs_diff_vs_local']:.1g}) | {jet['p50_ms'] * 1000:.0f} µs |")
+    if "int8_qcdq_onnxruntime_accuracy_%" in trt:
+        rows.append(f"| INT8 QCDQ ONNX (what TensorRT INT8 gets), in onnxruntime | "
+                    f"{trt['int8_qcdq_onnxruntime_accuracy_%']:.2f}% | |")
+    rows.append("")
+    rows.append(f"onnxruntime vs torch: {acc['top1_disagreements']} top-1 disagreements in {acc['n_test_frames']} "
+                f"frames, {lat['speedup_vs_torch_best']:.1f}x faster. TensorRT: "
+                + ("built and run" if trt.get("tensorrt_available") else f"not run here ({trt['reason'].split(':')[0]})")
+                + ".")
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[dict], str]] = {
     "foundation": foundation, "splitquant": splitquant, "snn": snn, "mcu": mcu, "imu": imu, "sweep": sweep,
+    "gesture_deploy": gesture_deploy,
 }
 
 

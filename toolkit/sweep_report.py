@@ -52,9 +52,17 @@ def plot_pareto(ok: list[dict[str, Any]], front: list[dict[str, Any]], path: Pat
 
     sizes = np.array([float(r.get("model_bytes") or 1) for r in ok])
     area = 30 + 400 * sizes / sizes.max()
+    lat = np.array([r["p50_ms"] * 1000 for r in ok])
     fig, ax = plt.subplots(figsize=(8, 5))
-    ax.scatter([r["p50_ms"] * 1000 for r in ok], [r["accuracy"] for r in ok], s=area, alpha=0.45,
-               color="#4c72b0", label="points (area ∝ model bytes)")
+    # One colour per target: a sweep over targets spans decades, and the colour says which is which.
+    targets = sorted({str(r.get("summary", {}).get("target") or r.get("overrides", {}).get("target", ""))
+                      for r in ok})
+    palette = ["#4c72b0", "#55a868", "#8172b2", "#ccb974", "#64b5cd", "#937860"]
+    for n, target in enumerate(targets):
+        idx = [i for i, r in enumerate(ok)
+               if str(r.get("summary", {}).get("target") or r.get("overrides", {}).get("target", "")) == target]
+        ax.scatter(lat[idx], [ok[i]["accuracy"] for i in idx], s=area[idx], alpha=0.45,
+                   color=palette[n % len(palette)], label=f"{target or 'points'} (area ∝ model bytes)")
     fx = [r["p50_ms"] * 1000 for r in front]
     fy = [r["accuracy"] for r in front]
     ax.step(fx, fy, where="post", color="#c44e52", label="Pareto front")
@@ -62,6 +70,8 @@ def plot_pareto(ok: list[dict[str, Any]], front: list[dict[str, Any]], path: Pat
     for r in front:
         ax.annotate(_label(r), (r["p50_ms"] * 1000, r["accuracy"]), textcoords="offset points",
                     xytext=(5, -10), fontsize=7)
+    if lat.max() > 20 * lat.min():  # latencies across decades: a linear axis crushes the fast points
+        ax.set_xscale("log")
     ax.set_xlabel("p50 latency, batch 1 (µs)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Sweep: accuracy vs latency")

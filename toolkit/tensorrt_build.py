@@ -173,6 +173,24 @@ def analyze_qdq(onnx_path: str | os.PathLike) -> dict[str, Any]:
                 bits = min(bits, _bits_from_range(lo, hi))
         is_weight = node.input[0] in inits
         (weight_bits if is_weight else act_bits).append(bits)
+    # brevitas QCDQ stores weights already quantised: an int8 constant (-> Clip) -> DequantizeLinear, with no
+    # QuantizeLinear. INT32 constants are biases (Int32Bias) and say nothing about kernel precision.
+    producers = {out: node for node in graph.node for out in node.output}
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear":
+            continue
+        src, bits = node.input[0], 8
+        clip = producers.get(src)
+        if clip is not None and clip.op_type == "Clip" and clip.input[0] in consts:
+            src = clip.input[0]
+            if len(clip.input) >= 3 and all(n in consts for n in clip.input[1:3]):
+                bits = _bits_from_range(float(numpy_helper.to_array(consts[clip.input[1]])),
+                                        float(numpy_helper.to_array(consts[clip.input[2]])))
+        if src not in consts or consts[src].data_type == elem.INT32:
+            continue
+        if consts[src].data_type in (getattr(elem, "INT4", -1), getattr(elem, "UINT4", -1)):
+            bits = min(bits, 4)
+        weight_bits.append(bits)
     return {
         "quantize_nodes": len(weight_bits) + len(act_bits),
         "weight_qdq": len(weight_bits),
@@ -191,7 +209,9 @@ def check_precision(precision: str, qdq: dict[str, Any]) -> None:
         raise TensorRTBuildError(
             f"the ONNX quantises activations to {ab} bits; TensorRT has no INT{ab} activation kernels: "
             "re-export with 8-bit activations (splitquant act_bits=8)")
-    if wb is not None and wb < 8:
+    # Sub-8-bit weights next to INT8 activation Q/DQ run in INT8 kernels (the values fit the INT8 grid);
+    # only weight-only sub-8-bit Q/DQ has no integer kernel and would silently run in float.
+    if wb is not None and wb < 8 and not qdq.get("activation_qdq"):
         raise TensorRTBuildError(
             f"the ONNX has {wb}-bit weight-only Q/DQ; TensorRT gives no INT8 kernels for sub-8-bit weights and "
             "would silently run them in float: re-quantise to INT8 weights and activations, or build fp16 "

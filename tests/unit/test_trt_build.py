@@ -71,7 +71,6 @@ def test_analyze_qdq_counts_bits(tmp_path: Path) -> None:
     ("weight_bits", "act_bits", "precision", "message"),
     [
         (4, None, "fp16", "4-bit weight-only Q/DQ; TensorRT gives no INT8 kernels"),
-        (2, 8, "int8", "2-bit weight-only Q/DQ"),
         (8, 4, "int8", "no INT4 activation kernels"),
         (None, None, "int8", "int8 needs explicit Q/DQ on activations"),
     ],
@@ -85,6 +84,8 @@ def test_check_precision_refuses_in_one_line(tmp_path: Path, weight_bits, act_bi
 
 def test_check_precision_accepts_int8_qdq_and_float(tmp_path: Path) -> None:
     tb.check_precision("int8", tb.analyze_qdq(_qdq_linear(tmp_path / "q.onnx", 8, 8)))
+    # 2-bit weights beside INT8 activation Q/DQ: TensorRT runs them in INT8 kernels, so no refusal.
+    tb.check_precision("int8", tb.analyze_qdq(_qdq_linear(tmp_path / "w2a8.onnx", 2, 8)))
     for precision in ("fp32", "fp16"):
         tb.check_precision(precision, tb.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None)))
     with pytest.raises(tb.TensorRTBuildError, match="precision 'int4'"):
