@@ -7,8 +7,13 @@ board). Checks made before any GPU is touched, so they work and are tested on a 
   since TensorRT has no INT4/INT2 kernels and would run such a graph in float;
 * TensorRT imports and a CUDA device answers, else one line saying which is missing.
 
-The bundle holds ``model.plan``, the source ``model.onnx`` (so the engine can be rebuilt elsewhere),
-``timing.cache`` (reused by a later build of the same network) and ``build_log.json``; the manifest's
+A Q/DQ graph (brevitas QCDQ) then goes through ``prepare_for_build``: INT32 bias DequantizeLinear nodes and
+int8 weight Clips are folded into constants (TensorRT's parser rejects the first), weights reach TensorRT as
+INT8 constant -> DequantizeLinear, and the prepared graph must classify as the original. The log of that
+pass is ``extra.build.qdq_prep`` (None for a float graph).
+
+The bundle holds ``model.plan``, ``model.onnx`` (the graph TensorRT parsed, so the engine can be rebuilt
+elsewhere), ``timing.cache`` (reused by a later build of the same network) and ``build_log.json``; the manifest's
 ``extra.build`` repeats the log (TensorRT/CUDA/driver versions, GPU, compute capability, ONNX hash,
 precision, batch profile) and ``metrics.build_seconds`` keeps the build time apart from any run.
 """
@@ -57,20 +62,21 @@ def convert(source: Bundle, params: TensorRTParams, out: Path, force: bool = Fal
         raise RegistryError("tensorrt converts a bundle (onnx or qcdq-onnx); export the model first")
     if source.format not in ("onnx", "qcdq-onnx"):
         raise RegistryError(f"tensorrt reads onnx or qcdq-onnx bundles; {source.path} is {source.format!r}")
-    qdq = tb.analyze_qdq(source.main_file)
     try:
-        tb.check_precision(params.precision, qdq)
+        tb.check_precision(params.precision, tb.analyze_qdq(source.main_file))
     except tb.TensorRTBuildError as exc:
         raise RegistryError(f"tensorrt: {exc}") from None
     ok, why = tb.tensorrt_status()
     if not ok:
         raise RegistryError(f"tensorrt: cannot build here: {why}")
+    trt_version = why  # tensorrt_status gives the version when it is usable
 
     dynamic = any(isinstance(s.shape[0], str) for s in source.manifest.inputs if s.shape)
     holder: dict = {}
 
     def writer(folder: Path) -> None:
-        shutil.copyfile(source.main_file, folder / "model.onnx")
+        # model.onnx is the graph TensorRT parses: the source, or its Q/DQ-prepared form.
+        qdq, prep = tb.prepare_for_build(source.main_file, folder / "model.onnx", params.precision, trt_version)
         cache = folder / "timing.cache"
         if params.timing_cache and Path(params.timing_cache).is_file():
             shutil.copyfile(params.timing_cache, cache)
@@ -78,6 +84,7 @@ def convert(source: Bundle, params: TensorRTParams, out: Path, force: bool = Fal
                               batch_profile=(params.min_batch, params.opt_batch, params.max_batch),
                               workspace_mb=params.workspace_mb, timing_cache=cache)
         log["qdq"] = qdq
+        log["qdq_prep"] = prep
         (folder / "build_log.json").write_text(json.dumps(log, indent=2) + "\n")
         holder["log"] = log
 

@@ -7,6 +7,11 @@ board's TensorRT (8.x or 10.x, from JetPack) or onnxruntime. Python 3.8+ (JetPac
 
     python3 jetson_runner.py --onnx model.onnx --inputs inputs.npz --backend auto --precision fp16
 
+Modes: ``bench`` (the default), ``run`` (one input set), ``run-samples`` (many, keyed ``INDEX:NAME``, one
+remote invocation for an accuracy evaluation) and ``serve`` (a session kept open, answering framed requests
+on stdin: the jetson target's ``run``). ``--inputs -`` reads the .npz from stdin. onnxruntime is set up and
+timed as the host's onnxruntime target (IO binding), with only the CPU/CUDA(/TensorRT) providers.
+
 Prints one JSON document after the line ``NEUROEDGE-RESULT``. Timings follow trtexec's split:
 host latency (H2D copy + GPU compute + D2H copy, waited for), GPU compute time (CUDA events around the
 enqueued work) and enqueue time (how long the execute call blocks the host). Build time is reported apart.
@@ -227,34 +232,80 @@ class TrtSession:
 
 # ---- onnxruntime fallback ------------------------------------------------------------------------------
 
-class OrtSession:
-    """onnxruntime on the board's CPU (or whatever providers it has), one thread by default."""
+# The execution providers worth running a benchmark on, best first. Others an onnxruntime wheel may list
+# (AzureExecutionProvider calls a cloud endpoint; OpenVINO/DML are not on a Jetson) are never passed.
+ORT_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+                 "cpu": "CPUExecutionProvider"}
 
-    def __init__(self, onnx_path: str, threads: int = 1) -> None:
+
+def pick_providers(available: list[str], wanted: str = "cuda,cpu") -> list[str]:
+    """The providers to pass, in the order asked (``wanted``: comma list of tensorrt, cuda, cpu) that exist.
+
+    CPU is always last, so a graph the GPU provider cannot place still runs. TensorRT's provider is only
+    used when asked: it builds its own engine in every new process, which a per-call runner cannot amortise.
+    """
+    names = [w.strip().lower() for w in wanted.split(",") if w.strip()]
+    unknown = [n for n in names if n not in ORT_PROVIDERS]
+    if unknown:
+        raise ValueError(f"unknown onnxruntime provider(s) {unknown}; known: {', '.join(ORT_PROVIDERS)}")
+    gpu = [ORT_PROVIDERS[n] for n in names if n != "cpu" and ORT_PROVIDERS[n] in available]
+    return gpu + ["CPUExecutionProvider"]
+
+
+class OrtSession:
+    """onnxruntime on the board, set up and timed as the host's ``onnxruntime`` target does.
+
+    Same session options (full graph optimisation, sequential, one inter-op thread, ``threads`` intra-op),
+    and the benchmark times exactly ``run_with_iobinding`` with the inputs and preallocated outputs bound
+    once (``targets/onnxruntime.py: bind_for_benchmark``), so board and host numbers mean the same thing.
+    """
+
+    def __init__(self, onnx_path: str, threads: int = 1, providers: str = "cuda,cpu") -> None:
         import onnxruntime as ort
 
+        self.ort = ort
         opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(onnx_path, opts, providers=ort.get_available_providers())
+        opts.log_severity_level = 3
+        chosen = pick_providers(ort.get_available_providers(), providers)
+        self.session = ort.InferenceSession(onnx_path, opts, providers=chosen)
         self.version = ort.__version__
         self.providers = self.session.get_providers()
+        self.settings = {"graph_optimization_level": "ORT_ENABLE_ALL", "execution_mode": "ORT_SEQUENTIAL",
+                         "intra_op_num_threads": threads, "inter_op_num_threads": 1, "io_binding": True,
+                         "providers": self.providers}
+        self.input_names = [i.name for i in self.session.get_inputs()]
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.session.get_outputs()]
         return dict(zip(names, self.session.run(names, arrays)))  # noqa: B905 - runs on Python 3.8
 
+    def _bind(self, arrays: dict[str, np.ndarray]) -> Any:
+        binding = self.session.io_binding()
+        feeds = {name: np.ascontiguousarray(arrays[name]) for name in self.input_names}
+        for name, arr in feeds.items():
+            binding.bind_cpu_input(name, arr)
+        outs = self.session.run(None, feeds)  # one run tells the output shapes
+        self._keep = (feeds, [np.empty_like(o) for o in outs])  # the bound buffers must outlive the binding
+        for meta, buf in zip(self.session.get_outputs(), self._keep[1]):  # noqa: B905
+            binding.bind_ortvalue_output(meta.name, self.ort.OrtValue.ortvalue_from_numpy(buf))
+        return binding
+
     def benchmark(self, arrays: dict[str, np.ndarray], iterations: int = 1000, warmup_s: float = 0.2,
                   min_duration_s: float = 3.0) -> dict[str, list[float]]:
-        run = self.session.run
+        binding = self._bind(arrays)
+        run = self.session.run_with_iobinding
         t_end = time.perf_counter() + warmup_s
         while time.perf_counter() < t_end:
-            run(None, arrays)
+            run(binding)
         host = []
         deadline = time.perf_counter() + min_duration_s
         while len(host) < iterations or time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            run(None, arrays)
+            run(binding)
             host.append((time.perf_counter() - t0) * 1e3)
         return {"host_latency_ms": host}
 
@@ -321,11 +372,22 @@ def stop_tegrastats(proc: subprocess.Popen | None) -> list[str] | None:
 
 # ---- main -----------------------------------------------------------------------------------------------
 
-def _load_inputs(path: str | None, session_inputs: Any) -> dict[str, np.ndarray]:
-    if path:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    return session_inputs
+def _load_inputs(path: str | None) -> dict[str, np.ndarray]:
+    """An .npz of arrays keyed by input name; ``-`` reads it from stdin (one SSH call carries the inputs)."""
+    if not path:
+        return {}
+    source: Any = io.BytesIO(sys.stdin.buffer.read()) if path == "-" else path
+    with np.load(source, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def split_samples(arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """``{"0:x": a0, "1:x": a1, ...}`` (a batched run: sample index, colon, input name) -> one dict per sample."""
+    samples: dict[int, dict[str, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        idx, _, name = key.partition(":")
+        samples.setdefault(int(idx), {})[name] = arr
+    return [samples[i] for i in sorted(samples)]
 
 
 def _npz_b64(arrays: dict[str, np.ndarray]) -> str:
@@ -357,16 +419,96 @@ def build_or_reuse(onnx: str, cache_dir: Path, precision: str, batch: int) -> tu
     return engine, log, False
 
 
+def open_session(backend: str, args: Any, sample: dict[str, np.ndarray], result: dict[str, Any]) -> Any:
+    """A TensorRT session (engine built here or reused from the cache) or an onnxruntime one; facts -> result."""
+    if backend == "tensorrt":
+        import tensorrt as trt
+
+        batch = max([int(a.shape[0]) for a in sample.values() if a.ndim] or [1])
+        engine, log, hit = build_or_reuse(args.onnx, Path(args.cache_dir), args.precision, batch)
+        result.update({"build": log, "engine_cache_hit": hit, "tensorrt_version": trt.__version__})
+        session: Any = TrtSession(engine.read_bytes(), {k: list(v.shape) for k, v in sample.items()})
+        result["trt_api"] = "execute_async_v3" if session.v3 else "execute_async_v2"
+        return session
+    session = OrtSession(args.onnx, threads=args.ort_threads, providers=args.ort_providers)
+    result.update({"onnxruntime_version": session.version, "providers": session.providers, "build": None,
+                   "ort_settings": session.settings})
+    return session
+
+
+def _read_exact(stream: Any, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("stdin closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(backend: str, args: Any, result: dict[str, Any]) -> int:
+    """Keep one session open and answer requests, so a host's repeated ``run`` costs no process start.
+
+    Framing, both ways: an 8-byte big-endian length, then that many bytes. A request is an .npz of inputs
+    keyed by name (length 0 ends the loop); a reply is JSON: ``{"outputs_npz_b64": ...}`` or
+    ``{"error": "..."}``. The first line on stdout is ``NEUROEDGE-READY <json facts>``. Anything a library
+    prints goes to stderr, so it cannot corrupt the frames. A TensorRT session is opened at the first
+    request (its shapes bind the buffers) and reopened if the shapes change; the engine comes from the cache.
+    """
+    proto = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    session, shapes = None, None
+    if backend != "tensorrt":
+        session = open_session(backend, args, {}, result)
+    proto.write((RESULT_MARKER + "-READY " + json.dumps(result) + "\n").encode())
+    stdin = sys.stdin.buffer
+    while True:
+        try:
+            size = int.from_bytes(_read_exact(stdin, 8), "big")
+        except EOFError:
+            break
+        if size == 0:
+            break
+        reply: dict[str, Any]
+        try:
+            with np.load(io.BytesIO(_read_exact(stdin, size)), allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            now = {k: tuple(v.shape) for k, v in arrays.items()}
+            if backend == "tensorrt" and now != shapes:
+                if session is not None:
+                    session.close()
+                facts: dict[str, Any] = {}
+                session, shapes = open_session(backend, args, arrays, facts), now
+            else:
+                facts = {}
+            reply = {"outputs_npz_b64": _npz_b64(session.run(arrays))}
+            if facts:
+                reply["opened"] = facts  # the build log / engine cache hit of a (re)opened TensorRT session
+        except Exception as exc:  # report and keep serving: one bad request must not end the session
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        body = json.dumps(reply).encode()
+        proto.write(len(body).to_bytes(8, "big") + body)
+    if session is not None:
+        session.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="neuroedge board runner")
     p.add_argument("--onnx", required=True)
-    p.add_argument("--inputs", help=".npz of input arrays keyed by input name")
+    p.add_argument("--inputs", help=".npz of input arrays keyed by input name ('-': read it from stdin)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
-    p.add_argument("--mode", choices=("bench", "run"), default="bench")
+    p.add_argument("--mode", choices=("bench", "run", "run-samples", "serve"), default="bench",
+                   help="run-samples: inputs keyed 'INDEX:NAME', one run per sample, outputs keyed the same way; "
+                        "serve: answer framed requests on stdin until a zero-length one (see serve())")
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--warmup-s", type=float, default=0.2)
     p.add_argument("--duration-s", type=float, default=3.0)
+    p.add_argument("--ort-providers", default="cuda,cpu", help="onnxruntime providers to use, best first")
+    p.add_argument("--ort-threads", type=int, default=1)
     p.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/neuroedge/engines"))
     args = p.parse_args(argv)
 
@@ -381,23 +523,25 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             backend = "onnxruntime"
     result["backend"] = backend
-    inputs = _load_inputs(args.inputs, {})
-    if backend == "tensorrt":
-        import tensorrt as trt
-
-        batch = max([int(a.shape[0]) for a in inputs.values() if a.ndim] or [1])
-        engine, log, hit = build_or_reuse(args.onnx, Path(args.cache_dir), args.precision, batch)
-        result.update({"build": log, "engine_cache_hit": hit, "tensorrt_version": trt.__version__})
-        session: Any = TrtSession(engine.read_bytes(), {k: list(v.shape) for k, v in inputs.items()})
-        result["trt_api"] = "execute_async_v3" if session.v3 else "execute_async_v2"
-    else:
-        session = OrtSession(args.onnx)
-        result.update({"onnxruntime_version": session.version, "providers": session.providers, "build": None})
+    if args.mode == "serve":
+        return serve(backend, args, result)
+    inputs = _load_inputs(args.inputs)
+    samples = split_samples(inputs) if args.mode == "run-samples" else [inputs]
+    session = open_session(backend, args, samples[0] if samples else {}, result)
     if result["board"]["nv_tegra_release"] is not None and result["board"]["clocks_locked"] is not True:
         result["warnings"].append("clocks are not locked: run `sudo nvpmodel -m 0 && sudo jetson_clocks` "
                                   "for reproducible numbers")
     if args.mode == "run":
         result["outputs_npz_b64"] = _npz_b64(session.run(inputs))
+    elif args.mode == "run-samples":
+        outs: dict[str, np.ndarray] = {}
+        t0 = time.perf_counter()
+        for i, sample in enumerate(samples):
+            for name, arr in session.run(sample).items():
+                outs[f"{i}:{name}"] = arr
+        result["samples"] = len(samples)
+        result["samples_seconds"] = time.perf_counter() - t0
+        result["outputs_npz_b64"] = _npz_b64(outs)
     else:
         stats = start_tegrastats()
         result["timings"] = session.benchmark(inputs, args.iterations, args.warmup_s, args.duration_s)

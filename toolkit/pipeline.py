@@ -184,13 +184,17 @@ def load_eval_data(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | No
 
 
 def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy in percent, one sample per call (batch 1, as the device runs it)."""
+    """Top-1 accuracy in percent, one sample per call (batch 1, as the device runs it).
+
+    A runner with ``run_many`` (a remote board) takes every batch-1 sample in one round trip.
+    """
     spec = runner.inputs[0]
-    correct = 0
-    for i in range(len(x)):
-        sample = x[i : i + 1].reshape(spec.concrete_shape(1)).astype(spec.dtype, copy=False)
-        out = runner.run([sample])[0]
-        correct += int(np.argmax(out.reshape(-1)) == y[i])
+    samples = [x[i : i + 1].reshape(spec.concrete_shape(1)).astype(spec.dtype, copy=False) for i in range(len(x))]
+    if hasattr(runner, "run_many"):
+        outs = [out[0] for out in runner.run_many([[s] for s in samples])]
+    else:
+        outs = [runner.run([s])[0] for s in samples]
+    correct = sum(int(np.argmax(out.reshape(-1)) == label) for out, label in zip(outs, y, strict=True))
     return 100.0 * correct / max(1, len(x))
 
 

@@ -131,3 +131,102 @@ def test_unreachable_host(mlp_bundle) -> None:
     runner = TARGET.open(mlp_bundle, {"url": f"jetson://nobody@127.0.0.1:{_free_port()}", "connect_timeout": 3})
     with pytest.raises(JetsonError, match="unreachable"):
         runner.run([np.zeros((1, 64), np.float32)])
+
+
+def test_one_shared_connection_one_upload_and_batched_runs(sshd, mlp_bundle) -> None:
+    import onnxruntime as ort
+
+    from neuroedge.bench import BenchConfig
+    from neuroedge.targets.jetson import TARGET
+
+    xs = np.random.default_rng(1).random((6, 1, 64)).astype(np.float32)
+    local = ort.InferenceSession(str(mlp_bundle.main_file))
+    runner = TARGET.open(mlp_bundle, _options(sshd))
+    try:
+        (first,) = runner.run([xs[0]])
+        session = runner._session  # run() goes through one long-lived remote runner process
+        for x in xs[1:]:
+            (y,) = runner.run([x])
+            np.testing.assert_allclose(y, local.run(None, {"input": x})[0], rtol=1e-5, atol=1e-6)
+        assert runner._session is session and session.proc.poll() is None
+        model = runner.settings()["remote_model"]
+        assert model.startswith("model-") and runner.ssh.master_running()  # the master outlives the call
+        control = Path(runner.ssh.control_dir)
+        assert control.stat().st_mode & 0o777 == 0o700 and len(str(control)) < 60
+        np.testing.assert_allclose(first, local.run(None, {"input": xs[0]})[0], rtol=1e-5, atol=1e-6)
+        many = runner.run_many([[x] for x in xs])  # one remote invocation for all samples
+        assert len(many) == 6 and runner.last["samples"] == 6
+        for x, (y,) in zip(xs, many, strict=True):
+            np.testing.assert_allclose(y, local.run(None, {"input": x})[0], rtol=1e-5, atol=1e-6)
+        report = runner.benchmark([xs[0]], BenchConfig(iterations=50, warmup=0, min_duration_s=0.0))
+        ort_settings = report.settings["ort_settings"]
+        assert ort_settings["io_binding"] is True and ort_settings["providers"] == ["CPUExecutionProvider"]
+    finally:
+        runner.close()
+    assert not control.exists()  # master stopped, socket folder removed
+
+    assert session.proc.poll() is not None  # the remote session ended with the runner
+    # A new runner (one remote invocation per call this time): the board already holds every file.
+    again = TARGET.open(mlp_bundle, _options(sshd, persistent="false"))
+    try:
+        (y,) = again.run([xs[0]])
+        np.testing.assert_allclose(y, first, rtol=0, atol=0)
+        assert again.settings()["uploaded"] == [] and again.settings()["remote_model"] == model
+    finally:
+        again.close()
+
+
+def test_stale_job_folders_are_removed(sshd, mlp_bundle) -> None:
+    from neuroedge.targets.jetson import JOBS, TARGET
+
+    stale = Path.home() / JOBS / "stale-test-job"
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "model.onnx").write_bytes(b"old")
+    old = time.time() - 3 * 86400
+    os.utime(stale, (old, old))
+    runner = TARGET.open(mlp_bundle, _options(sshd))
+    try:
+        runner.run([np.zeros((1, 64), np.float32)])
+    finally:
+        runner.close()
+    assert not stale.exists()
+    assert (Path.home() / runner.job / runner.model_name).is_file()  # the current job stays
+
+
+def test_tensorrt_backend_without_tensorrt_on_the_board(sshd, mlp_bundle) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("this 'board' (the local venv) has tensorrt: the refusal cannot be shown here")
+    from neuroedge.targets.jetson import TARGET, JetsonError
+
+    runner = TARGET.open(mlp_bundle, _options(sshd, backend="tensorrt"))
+    try:
+        with pytest.raises(JetsonError, match="no tensorrt module.*python3-libnvinfer or pass backend=onnxruntime"):
+            runner.run([np.zeros((1, 64), np.float32)])
+    finally:
+        runner.close()
+
+
+def test_runner_on_python_38(sshd, mlp_bundle) -> None:
+    """JetPack 5 ships Python 3.8: run the whole remote path with a 3.8 'board' interpreter when one is given."""
+    python = os.environ.get("NEUROEDGE_TEST_PY38")
+    if not python:
+        pytest.skip("set NEUROEDGE_TEST_PY38 to a Python 3.8 with numpy and onnxruntime to run this")
+    import onnxruntime as ort
+
+    from neuroedge.bench import BenchConfig
+    from neuroedge.targets.jetson import TARGET
+
+    x = np.random.default_rng(2).random((1, 64)).astype(np.float32)
+    runner = TARGET.open(mlp_bundle, _options(sshd, remote_python=python))
+    try:
+        (y,) = runner.run([x])
+        (many,) = runner.run_many([[x]])
+        report = runner.benchmark([x], BenchConfig(iterations=50, warmup=0, min_duration_s=0.0))
+    finally:
+        runner.close()
+    want = ort.InferenceSession(str(mlp_bundle.main_file)).run(None, {"input": x})[0]
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(many[0], want, rtol=1e-5, atol=1e-6)
+    assert report.settings["runner_python"].startswith("3.8.") and report.iterations >= 50

@@ -119,6 +119,19 @@ def test_tensorrt_int8_qcdq_pipeline_passes_the_checks(assets: dict[str, Path]) 
     finally:
         runner.close()
     assert out.shape == (1, 11) and np.isfinite(out).all()
+    # The prep pass the tensorrt converter and the jetson target apply: INT32 bias DQ and weight Clips folded,
+    # the same numbers in onnxruntime, the same classification.
+    import onnxruntime as ort
+
+    prepared = assets["dir"] / "int8-prepared.onnx"
+    qdq2, log = tb.prepare_for_build(source.main_file, prepared, "int8", "10.3.0")
+    assert qdq2 == qdq and log["folded_bias_dequantize"] == 5 and log["folded_weight_clips"] == 5
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    x = np.load(assets["calibration"])[:8]
+    want, got = (ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+                 for f in (source.main_file, prepared))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.gpu

@@ -60,8 +60,8 @@ def _qdq_linear(path: Path, weight_bits: int | None, act_bits: int | None) -> Pa
 def test_analyze_qdq_counts_bits(tmp_path: Path) -> None:
     assert tb.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None))["quantize_nodes"] == 0
     int4w = tb.analyze_qdq(_qdq_linear(tmp_path / "w4.onnx", 4, None))
-    assert int4w == {"quantize_nodes": 1, "weight_qdq": 1, "activation_qdq": 0, "min_weight_bits": 4,
-                     "min_activation_bits": None}
+    assert int4w == {"nonzero_zero_point_qdq": 0, "quantize_nodes": 1, "weight_qdq": 1, "activation_qdq": 0,
+                     "min_weight_bits": 4, "min_activation_bits": None}
     both = tb.analyze_qdq(_qdq_linear(tmp_path / "w8a8.onnx", 8, 8))
     assert both["min_weight_bits"] == 8 and both["min_activation_bits"] == 8
     assert tb.analyze_qdq(_qdq_linear(tmp_path / "w2.onnx", 2, 8))["min_weight_bits"] == 2
@@ -237,3 +237,126 @@ def test_build_and_run_engine_on_gpu(tmp_path: Path) -> None:
     report = runner.benchmark([x[:1]], BenchConfig(iterations=100, min_duration_s=0.1))
     assert report.settings["gpu_compute_ms"]["p50"] > 0
     runner.close()
+
+
+# ---- the Q/DQ prep pass on real brevitas QCDQ exports -------------------------------------------------
+
+def _tiny_cnn():
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(2, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+                               torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 16), torch.nn.ReLU(),
+                               torch.nn.Linear(16, 5)).eval()
+
+
+@pytest.fixture(scope="module")
+def brevitas_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The splitquant converter's QCDQ ONNX of a tiny CNN: W8A8, W2A8 (INT8 activations) and W4 weight-only."""
+    pytest.importorskip("brevitas")
+    pytest.importorskip("onnxruntime")
+    from neuroedge import registry
+
+    d = tmp_path_factory.mktemp("qcdq")
+    np.save(d / "calib.npy", np.random.default_rng(0).random((32, 2, 8, 8), dtype=np.float32))
+    conv = registry.get_converter("splitquant")
+    out = {}
+    for name, bits, scheme in (("w8a8", 8, "sym-per-tensor-act8"), ("w2a8", 2, "sym-per-tensor-act8"),
+                               ("w4", 4, "paper")):
+        extra = {"calibration": str(d / "calib.npy")} if scheme.endswith("act8") else {}
+        params = registry.parse_params(conv.params, {"bits": bits, "scheme": scheme, "split": False, "qonnx": False,
+                                                     "check_samples": 1, "input_shape": [1, 2, 8, 8], **extra},
+                                       where="test")
+        out[name] = conv.convert(_tiny_cnn(), params, d / name, False).main_file
+    return out
+
+
+def _ort(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the graph's own arithmetic
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def _ops_on(path: Path) -> list[tuple[str, str]]:
+    """(op, dtype of its first input when that is an initializer) for every Clip/DequantizeLinear/Q node."""
+    model = onnx.load(str(path))
+    inits = {i.name: TensorProto.DataType.Name(i.data_type) for i in model.graph.initializer}
+    return [(n.op_type, inits.get(n.input[0], "tensor")) for n in model.graph.node
+            if n.op_type in ("Clip", "DequantizeLinear", "QuantizeLinear")]
+
+
+@pytest.mark.parametrize("weights", ["int8", "float-qdq"])
+@pytest.mark.parametrize("name", ["w8a8", "w2a8", "w4"])
+def test_prep_pass_folds_bias_dq_and_weight_clip_exactly(brevitas_exports, tmp_path: Path, name: str,
+                                                         weights: str) -> None:
+    src = brevitas_exports[name]
+    before = _ops_on(src)
+    # What TensorRT rejects: INT32 bias DequantizeLinear (W8A8/W2A8 use Int32Bias), Clip on a weight constant.
+    # The 4-bit "paper" scheme is asymmetric: UINT8 weights with a zero point, float biases.
+    wtype, n_bias = ("UINT8", 0) if name == "w4" else ("INT8", 3)
+    assert before.count(("DequantizeLinear", "INT32")) == n_bias and before.count(("Clip", wtype)) == 3
+    dst = tmp_path / "prepared.onnx"
+    log = tb.prepare_qdq_for_tensorrt(src, dst, weights)
+    after = _ops_on(dst)
+    assert ("DequantizeLinear", "INT32") not in after and not any(op == "Clip" for op, _ in after)
+    assert log["folded_bias_dequantize"] == n_bias and log["folded_weight_clips"] == 3
+    if weights == "int8":  # TensorRT 10: INT8 constant -> DequantizeLinear
+        assert after.count(("DequantizeLinear", wtype)) == 3 and log["requantized_weights"] == 0
+    else:  # TensorRT 8.x: float -> QuantizeLinear -> DequantizeLinear
+        assert after.count(("QuantizeLinear", "FLOAT")) == 3 and log["requantized_weights"] == 3
+    x = np.random.default_rng(1).random((4, 2, 8, 8), dtype=np.float32)
+    np.testing.assert_allclose(_ort(dst, x), _ort(src, x), rtol=1e-6, atol=1e-7)
+    assert tb.analyze_qdq(dst) == tb.analyze_qdq(src)  # same classification, same check_precision verdict
+    record = json.loads(next(p.value for p in onnx.load(str(dst)).metadata_props if p.key == tb.PREP_KEY))
+    assert record["pass"] == "tensorrt-qdq-prep" and record["source_hash"] == tb.sha256_file(src)
+
+
+def test_prepare_for_build_gates_then_prepares(brevitas_exports, tmp_path: Path) -> None:
+    qdq, log = tb.prepare_for_build(brevitas_exports["w8a8"], tmp_path / "p.onnx", "int8", "10.3.0")
+    assert qdq["min_weight_bits"] == 8 and qdq["activation_qdq"] == 3
+    assert log["weights"] == "int8" and log["prepared_hash"] == tb.sha256_file(tmp_path / "p.onnx")
+    assert tb.prepare_for_build(brevitas_exports["w8a8"], tmp_path / "p8.onnx", "int8", "8.6.2")[1]["weights"] \
+        == "float-qdq"
+    qdq2, _ = tb.prepare_for_build(brevitas_exports["w2a8"], tmp_path / "p2.onnx", "int8")
+    assert qdq2["min_weight_bits"] == 2  # the folded [-2, 1] Clip is remembered
+    with pytest.raises(tb.TensorRTBuildError, match="4-bit weight-only Q/DQ"):
+        tb.prepare_for_build(brevitas_exports["w4"], tmp_path / "p4.onnx", "fp16")
+    assert not (tmp_path / "p4.onnx").exists()
+    # The 4-bit "paper" scheme is asymmetric (UINT8 + zero point): TensorRT would reject that too.
+    assert tb.analyze_qdq(brevitas_exports["w4"])["nonzero_zero_point_qdq"] == 3
+    assert tb.analyze_qdq(brevitas_exports["w8a8"])["nonzero_zero_point_qdq"] == 0
+    with pytest.raises(tb.TensorRTBuildError, match="3 DequantizeLinear nodes with a nonzero zero point.*symmetric") as err:
+        tb.check_precision("fp16", {"nonzero_zero_point_qdq": 3, "min_weight_bits": 8, "activation_qdq": 0})
+    assert "\n" not in str(err.value)
+    float_onnx = _qdq_linear(tmp_path / "f.onnx", None, None)
+    qdq3, log3 = tb.prepare_for_build(float_onnx, tmp_path / "pf.onnx", "fp16")
+    assert log3 is None and (tmp_path / "pf.onnx").read_bytes() == float_onnx.read_bytes()
+    assert tb.weight_style_for(None) == "int8" and tb.weight_style_for("8.5.2") == "float-qdq"
+
+
+@pytest.mark.gpu
+def test_int8_qcdq_engine_on_gpu(brevitas_exports, tmp_path: Path) -> None:
+    ok, why = tb.tensorrt_status()
+    if not ok:
+        pytest.skip(why)
+    from neuroedge.bundle import Manifest, TensorSpec, save
+    from neuroedge.converters.tensorrt import CONVERTER, TensorRTParams
+    from neuroedge.targets.tensorrt import TARGET
+
+    src_file = brevitas_exports["w8a8"]
+    src = save(tmp_path / "src", Manifest("qcdq-onnx", "model.onnx", (TensorSpec("input", ("batch", 2, 8, 8)),),
+                                          (TensorSpec("output", ("batch", 5)),)),
+               lambda folder: (folder / "model.onnx").write_bytes(src_file.read_bytes()))
+    plan = CONVERTER.convert(src, TensorRTParams(precision="int8", max_batch=4), tmp_path / "plan")
+    prep = plan.manifest.extra["build"]["qdq_prep"]
+    assert prep["folded_bias_dequantize"] == 3 and prep["weights"] == "int8"
+    x = np.random.default_rng(3).random((1, 2, 8, 8), dtype=np.float32)
+    runner = TARGET.open(plan, {})
+    try:
+        (y,) = runner.run([x])
+    finally:
+        runner.close()
+    np.testing.assert_allclose(y, _ort(src_file, x), rtol=5e-2, atol=5e-2)  # INT8 kernels reorder the sums

@@ -46,3 +46,119 @@ def test_target_needs_a_url(mlp_bundle) -> None:
         TARGET.open(mlp_bundle, {})
     with pytest.raises(ValueError, match="unknown option"):
         TARGET.open(mlp_bundle, {"url": "jetson://a@b", "colour": "red"})
+
+
+def _qdq_matmul(path, weight_bits: int | None, act_bits: int | None):
+    """x[batch,64] -> MatMul(W[64,10]) -> y, with brevitas-style Q(-Clip)-DQ on the weights and/or input."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = []
+    inits = [numpy_helper.from_array(np.ones((64, 10), np.float32), "W"),
+             numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")]
+
+    def qcdq(src: str, dst: str, bits: int) -> None:
+        nodes.append(helper.make_node("QuantizeLinear", [src, "s", "z"], [f"{dst}_q"]))
+        last = f"{dst}_q"
+        if bits < 8:
+            inits.extend([numpy_helper.from_array(np.array(-(2 ** (bits - 1)), np.int8), f"{dst}_lo"),
+                          numpy_helper.from_array(np.array(2 ** (bits - 1) - 1, np.int8), f"{dst}_hi")])
+            nodes.append(helper.make_node("Clip", [last, f"{dst}_lo", f"{dst}_hi"], [f"{dst}_c"]))
+            last = f"{dst}_c"
+        nodes.append(helper.make_node("DequantizeLinear", [last, "s", "z"], [dst]))
+
+    x, w = "input", "W"
+    if act_bits is not None:
+        qcdq("input", "xq", act_bits)
+        x = "xq"
+    if weight_bits is not None:
+        qcdq("W", "Wq", weight_bits)
+        w = "Wq"
+    nodes.append(helper.make_node("MatMul", [x, w], ["output"]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def _bundle(tmp_path, onnx_path, fmt: str):
+    from neuroedge.bundle import Manifest, TensorSpec, save
+
+    return save(tmp_path / f"b-{onnx_path.stem}", Manifest(fmt, "model.onnx", (TensorSpec("input", ("batch", 64)),),
+                                                           (TensorSpec("output", ("batch", 10)),)),
+                lambda folder: (folder / "model.onnx").write_bytes(onnx_path.read_bytes()))
+
+
+@pytest.fixture
+def no_ssh(monkeypatch):
+    """Fail the test if the jetson target starts any process (ssh) at all."""
+    import subprocess
+
+    import neuroedge.targets.jetson as jetson
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the jetson target started a process: {args[:1]}")
+
+    monkeypatch.setattr(jetson.subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+@pytest.mark.parametrize(
+    ("weight_bits", "act_bits", "precision", "message"),
+    [
+        (None, None, "int8", "precision int8: int8 needs explicit Q/DQ on activations"),
+        (4, None, "fp16", "precision fp16: the ONNX has 4-bit weight-only Q/DQ"),
+        (4, None, "int8", "4-bit weight-only Q/DQ"),
+    ],
+)
+def test_precision_is_refused_on_the_host_before_any_ssh(tmp_path, no_ssh, weight_bits, act_bits, precision,
+                                                         message) -> None:
+    from neuroedge.targets.jetson import TARGET, JetsonError
+
+    bundle = _bundle(tmp_path, _qdq_matmul(tmp_path / "m.onnx", weight_bits, act_bits),
+                     "onnx" if weight_bits is None else "qcdq-onnx")
+    with pytest.raises(JetsonError, match=message) as err:
+        TARGET.open(bundle, {"url": "jetson://nvidia@orin.local", "precision": precision})
+    assert "\n" not in str(err.value) and str(err.value).startswith("jetson://nvidia@orin.local")
+
+
+def test_host_prepares_qdq_before_any_ssh(tmp_path, no_ssh) -> None:
+    from neuroedge.targets.jetson import TARGET
+
+    bundle = _bundle(tmp_path, _qdq_matmul(tmp_path / "w8a8.onnx", 8, 8), "qcdq-onnx")
+    runner = TARGET.open(bundle, {"url": "jetson://nvidia@orin.local", "precision": "int8"})
+    try:
+        settings = runner.settings()
+        assert settings["qdq"]["activation_qdq"] == 1 and settings["qdq_prep"]["pass"] == "tensorrt-qdq-prep"
+        assert settings["ssh_connection_sharing"] is True and settings["remote_model"] is None  # nothing sent yet
+    finally:
+        runner.close()
+    # onnxruntime on the board ignores precision: nothing to refuse, nothing to prepare.
+    float_bundle = _bundle(tmp_path, _qdq_matmul(tmp_path / "f.onnx", None, None), "onnx")
+    runner = TARGET.open(float_bundle, {"url": "jetson://a@b", "precision": "int8", "backend": "onnxruntime"})
+    assert runner.settings()["qdq_prep"] is None
+    runner.close()
+
+
+def test_board_onnxruntime_providers() -> None:
+    from neuroedge.targets.jetson_runner import pick_providers
+
+    cloud = ["AzureExecutionProvider", "CPUExecutionProvider"]
+    assert pick_providers(cloud) == ["CPUExecutionProvider"]  # never a cloud endpoint
+    jetson = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert pick_providers(jetson) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert pick_providers(jetson, "tensorrt,cuda") == jetson
+    assert pick_providers(jetson, "cpu") == ["CPUExecutionProvider"]
+    with pytest.raises(ValueError, match="unknown onnxruntime provider"):
+        pick_providers(jetson, "azure")
+
+
+def test_split_samples() -> None:
+    import numpy as np
+
+    from neuroedge.targets.jetson_runner import split_samples
+
+    a, b = np.zeros(2), np.ones(2)
+    assert [sorted(s) for s in split_samples({"1:x": b, "0:x": a, "0:y": b, "1:y": a})] == [["x", "y"], ["x", "y"]]
+    assert split_samples({"1:x": b, "0:x": a})[0]["x"] is a
