@@ -49,10 +49,18 @@ def run_ekf(seq: ImuSequence, var_acc: float = 0.5**2, var_gyr: float = 0.3**2) 
                noises=[var_gyr, var_acc, 0.8**2]).Q
 
 
-def run_vqf(seq: ImuSequence, tau_acc: float = 3.0) -> np.ndarray:
+def run_vqf(seq: ImuSequence, tau_acc: float = 3.0, bias_sigma_init: float = 0.5,
+            bias_forgetting_time: float = 100.0, motion_bias: bool = True) -> np.ndarray:
+    """VQF in its 6D mode (``quat6D``), gyro in rad/s and accel in m/s² as the library expects.
+
+    Besides ``tauAcc`` the tuning covers the gyro-bias estimator (VQF's own strength): its initial
+    uncertainty (°/s) and forgetting time (s), and whether it estimates bias during motion at all.
+    Rest-bias estimation stays on (library default); our sequences have no rest after the first seconds.
+    """
     from vqf import VQF
 
-    f = VQF(1.0 / seq.rate_hz, tauAcc=tau_acc)
+    f = VQF(1.0 / seq.rate_hz, tauAcc=tau_acc, biasSigmaInit=bias_sigma_init,
+            biasForgettingTime=bias_forgetting_time, motionBiasEstEnabled=bool(motion_bias))
     out = f.updateBatch(np.ascontiguousarray(seq.gyr, dtype=np.float64),
                         np.ascontiguousarray(seq.acc, dtype=np.float64))
     return np.asarray(out["quat6D"])
@@ -90,12 +98,16 @@ class Baseline:
 BASELINES: dict[str, Baseline] = {
     b.name: b
     for b in (
-        Baseline("madgwick", run_madgwick, {"gain": 0.033}, {"gain": [0.001, 0.002, 0.004, 0.007, 0.01, 0.02, 0.033]}),
+        Baseline("madgwick", run_madgwick, {"gain": 0.033},
+                 {"gain": [0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.033, 0.05, 0.1]}),
         Baseline("mahony", run_mahony, {"k_P": 1.0, "k_I": 0.3},
                  {"k_P": [0.02, 0.05, 0.1, 0.2, 0.5], "k_I": [1e-6, 0.002, 0.01, 0.05]}),
         Baseline("ekf", run_ekf, {"var_acc": 0.5**2, "var_gyr": 0.3**2},
                  {"var_acc": [0.25, 1.0, 4.0, 16.0, 64.0, 256.0], "var_gyr": [0.3**2]}),
-        Baseline("vqf", run_vqf, {"tau_acc": 3.0}, {"tau_acc": [1.0, 3.0, 6.0, 10.0, 20.0, 40.0]}),
+        Baseline("vqf", run_vqf, {"tau_acc": 3.0, "bias_sigma_init": 0.5, "bias_forgetting_time": 100.0,
+                                  "motion_bias": True},
+                 {"tau_acc": [1.0, 2.0, 3.0, 4.5, 6.0, 10.0, 20.0, 40.0], "bias_sigma_init": [0.5, 2.0],
+                  "bias_forgetting_time": [30.0, 100.0, 1000.0], "motion_bias": [True, False]}),
         Baseline("fusion", run_fusion, {"gain": 0.5, "acceleration_rejection": 0.0, "rejection_timeout": 0.0},
                  {"gain": [0.02, 0.05, 0.1, 0.2, 0.5], "acceleration_rejection": [0.0, 5.0, 10.0, 20.0],
                   "rejection_timeout": [10.0 * 200]}),

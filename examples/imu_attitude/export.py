@@ -3,8 +3,8 @@
 The step's inputs are the new sample and the carried state; its outputs are the attitude and the next
 state, which the caller feeds back on the next call::
 
-    inputs : imu [1,6] (ax ay az m/s², gx gy gz rad/s), rate [1,1] Hz, h [1,H], q [1,4], i [1,3], buf [1,6,K]
-    outputs: q_out [1,4], h_out [1,H], i_out [1,3], buf_out [1,6,K]
+    inputs : imu [1,6] (ax ay az m/s², gx gy gz rad/s), rate [1,1] Hz, h [1,H], q [1,4], i [1,6], buf [1,6,K]
+    outputs: q_out [1,4], h_out [1,H], i_out [1,6], buf_out [1,6,K]
 
 The batch axis is dynamic (named ``batch``), so the same file serves TensorRT's batch profile.
 """

@@ -119,3 +119,18 @@ def test_csv_text_value_and_time_going_back(tmp_path: Path) -> None:
         load_csv(_write(tmp_path / "d.csv", ",".join(CSV_COLUMNS), rows))
     with pytest.raises(ImuDataError, match="no such file"):
         load_csv(tmp_path / "missing.csv")
+
+
+def test_default_disturbance_has_bounded_velocity_and_old_one_is_kept() -> None:
+    """Default: the integral of the linear acceleration (the velocity) stays bounded; 'lowpass' random-walks."""
+    cfg = replace(SHORT, duration_s=60.0, accel_noise_rthz=0.0)
+    bounded = generate(7, cfg)
+    legacy = generate(7, replace(cfg, disturbance_model="lowpass"))
+    for seq in (bounded, legacy):
+        assert np.sqrt(np.mean(seq.meta["linear_acc_world"] ** 2)) == pytest.approx(2.0, rel=1e-6)
+    v_bounded = np.cumsum(bounded.meta["linear_acc_world"], axis=0) / bounded.rate_hz
+    v_legacy = np.cumsum(legacy.meta["linear_acc_world"], axis=0) / legacy.rate_hz
+    assert np.max(np.abs(v_bounded)) < 6.0  # m/s: a device moved around, not launched
+    assert np.max(np.abs(v_legacy)) > 2 * np.max(np.abs(v_bounded))
+    with pytest.raises(ValueError, match="disturbance_model"):
+        ImuConfig(disturbance_model="white")

@@ -46,6 +46,25 @@ def test_streaming_state_carries_across_calls() -> None:
 
 
 @torch.no_grad()
+def test_sequence_mode_is_the_streaming_step_repeated() -> None:
+    """``run_sequence`` (GRU over the chunk, physics as constant tensors) == one ``forward`` per sample."""
+    torch.manual_seed(1)
+    model = build_model().eval()
+    for p in model.parameters():  # away from the initialisation, so every term matters
+        p.add_(0.1 * torch.randn_like(p))
+    acc, gyr, rate = _tensors(generate(4, SHORT))
+    whole, (h_s, q_s, i_s, buf_s) = model.run_sequence(acc, gyr, rate)
+    h, q, i, buf = model.initial_state(acc[:, 0])
+    imu = torch.cat([acc, gyr], dim=-1)
+    for t in range(imu.shape[1]):
+        q, h, i, buf = model(imu[:, t], rate, h, q, i, buf)
+    torch.testing.assert_close(whole[:, -1], q, atol=1e-5, rtol=0)
+    torch.testing.assert_close(h_s, h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(i_s, i, atol=1e-6, rtol=0)
+    assert torch.equal(buf_s, buf)
+
+
+@torch.no_grad()
 def test_untrained_cell_tracks_clean_motion() -> None:
     """With no disturbance and no bias, the physics core alone (initial gains) must follow the truth."""
     model = build_model().eval()
@@ -91,9 +110,13 @@ def test_onnx_step_matches_torch_and_onnxruntime_target(tmp_path: Path) -> None:
 def test_tiny_training_runs_and_caches(tmp_path: Path) -> None:
     from examples.imu_attitude.train import TrainConfig, load_or_train
 
-    cfg = TrainConfig(steps=3, batch=4, duration_s=4.0, chunk=50, warmup_s=1.0, rates_hz=(100.0,))
+    cfg = TrainConfig(steps=3, batch=4, duration_s=4.0, chunk=50, warmup_s=1.0, rates_hz=(100.0,), select_every=2)
     model, meta = load_or_train(cfg, cache_dir=tmp_path)
-    assert meta["steps"] >= 1 and np.isfinite(meta["history"][-1]["loss"])
+    losses = [r["loss"] for r in meta["history"] if "loss" in r]
+    assert meta["steps"] >= 1 and losses and np.all(np.isfinite(losses))
+    # model selection on the validation split: scored before training and every 2 steps, best kept
+    assert [c["step"] for c in meta["validation_curve"]][:2] == [0, 2]
+    assert meta["selected"]["best_val_tilt_deg"] == min(c["val_tilt_deg"] for c in meta["validation_curve"])
     assert (tmp_path / f"model-{cfg.key()}.pt").is_file()
     again, meta2 = load_or_train(cfg, cache_dir=tmp_path)  # from the cache, same weights
     assert meta2["steps"] == meta["steps"]

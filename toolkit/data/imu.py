@@ -10,10 +10,20 @@ Model of one sequence, sampled at ``rate_hz`` (frame: body -> world, world z up,
 * gyro ``ω_k = log(q_{k-1}* ⊗ q_k) / dt + b_k + n_k``: exactly the rate that carries ``q_{k-1}`` to
   ``q_k``, plus a bias ``b`` (random constant per sequence + random walk) and white noise ``n``;
 * accelerometer ``f_k = R(q_k)^T (a_lin,k + g e_z) + m_k``: specific force, so at rest it reads +g on
-  the up axis; ``a_lin`` is white noise through two first-order low-passes (time constant
-  ``disturbance_tau_s``), scaled by a slowly varying envelope (movement comes in bursts), with overall
-  RMS ``disturbance_std`` per axis (zero for the first second, ramped in over the next two, so the first
-  sample can initialise tilt as after power-up); ``m`` is white noise.
+  the up axis; ``m`` is white noise. The linear acceleration ``a_lin`` (``disturbance_model``):
+
+  - ``"bounded_velocity"`` (default): ``a_lin = d/dt (s(t) v(t))`` where ``v`` is white noise through
+    three first-order low-passes (time constant ``disturbance_tau_s``) and ``s`` a slowly varying burst
+    envelope. The device's velocity ``s v`` is a bounded, stationary process, as for a device moved
+    around in place (a hand, a robot arm, a vehicle in traffic), so ``a_lin`` has no power at DC: its
+    spectrum is ``ω² S_v(ω)``. Physically: ``∫ a_lin dt`` stays bounded.
+  - ``"lowpass"`` (the first version, kept for comparison): ``a_lin = s(t) · LP²(white noise)``. Its
+    spectrum is flat at low frequency, so its integral, the velocity, is a random walk: over 60 s at
+    2 m/s² RMS the device drifts to ~15 m/s, which no hand-held IMU does. It hurts filters that average
+    the accelerometer over seconds (VQF's ``tauAcc``, small Madgwick gains) more than real motion would.
+
+  Either way ``a_lin`` is scaled to RMS ``disturbance_std`` per axis; it is zero for the first second and
+  ramped in over the next two, so the first sample can initialise tilt as after power-up.
 
 Noise figures are densities (per √Hz) so that changing the rate keeps the same sensor.
 """
@@ -30,6 +40,7 @@ import numpy as np
 from neuroedge import quaternion as quat
 
 GRAVITY = 9.81
+DISTURBANCE_MODELS = ("bounded_velocity", "lowpass")
 CSV_COLUMNS = ("t", "ax", "ay", "az", "gx", "gy", "gz", "qw", "qx", "qy", "qz")
 
 
@@ -51,12 +62,15 @@ class ImuConfig:
     disturbance_std: float = 2.0  # RMS of the linear acceleration, m/s² per axis
     disturbance_tau_s: float = 0.3  # low-pass time constant of the linear acceleration
     burst_tau_s: float = 4.0  # time constant of the envelope; 0 turns bursts off (stationary)
+    disturbance_model: str = "bounded_velocity"  # or "lowpass" (velocity random-walks; see module doc)
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.rate_hz <= 10_000.0:
             raise ValueError(f"rate_hz {self.rate_hz} out of range [1, 10000]")
         if self.duration_s <= 0:
             raise ValueError("duration_s must be > 0")
+        if self.disturbance_model not in DISTURBANCE_MODELS:
+            raise ValueError(f"disturbance_model {self.disturbance_model!r} is not one of {DISTURBANCE_MODELS}")
 
 
 @dataclass
@@ -78,14 +92,15 @@ class ImuSequence:
                            self.rate_hz, dict(self.meta))
 
 
-def _lowpass_noise(rng: np.random.Generator, n: int, dims: int, dt: float, tau: float) -> np.ndarray:
-    """Unit-variance coloured noise: white noise through two first-order low-passes ``α = e^(-dt/τ)``."""
+def _lowpass_noise(rng: np.random.Generator, n: int, dims: int, dt: float, tau: float,
+                   stages: int = 2) -> np.ndarray:
+    """Unit-variance coloured noise: white noise through ``stages`` first-order low-passes ``α = e^(-dt/τ)``."""
     from scipy.signal import lfilter
 
     alpha = math.exp(-dt / tau)
     burn = int(math.ceil(8 * tau / dt))  # run-in discarded, so the sequence starts in steady state
     x = rng.standard_normal((n + burn, dims))
-    for _ in range(2):  # y_k = α y_(k-1) + (1-α) x_k
+    for _ in range(stages):  # y_k = α y_(k-1) + (1-α) x_k
         x = lfilter([1.0 - alpha], [1.0, -alpha], x, axis=0)
     x = x[burn:]
     x = x - x.mean(axis=0)
@@ -130,13 +145,17 @@ def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa
     gyro_noise = np.radians(config.gyro_noise_dps_rthz) * math.sqrt(config.rate_hz) * rng.standard_normal((n, 3))
     gyr = omega + bias + gyro_noise
 
-    lin = _lowpass_noise(rng, n, 3, dt, config.disturbance_tau_s)
+    bounded = config.disturbance_model == "bounded_velocity"
+    # bounded_velocity: this is the velocity (one more low-pass so its derivative is still smooth).
+    lin = _lowpass_noise(rng, n, 3, dt, config.disturbance_tau_s, stages=3 if bounded else 2)
     if config.burst_tau_s > 0:
         env = np.logaddexp(0.0, 1.5 * _lowpass_noise(rng, n, 1, dt, config.burst_tau_s))  # softplus, > 0
         lin = lin * env
     # The device starts at rest for 1 s then movement ramps in over 2 s, as after power-up: every method
     # initialises its tilt from the first accel sample, and that must not be a disturbed one.
     lin *= np.clip((t - 1.0) / 2.0, 0.0, 1.0)[:, None]
+    if bounded:
+        lin = np.gradient(lin, dt, axis=0)  # acceleration = d(velocity)/dt, so its integral stays bounded
     lin *= config.disturbance_std / math.sqrt(float(np.mean(lin**2)))  # RMS per axis = disturbance_std
     up = np.array([0.0, 0.0, GRAVITY])
     acc = quat.rotate(quat.conj(q), lin + up)
