@@ -87,13 +87,19 @@ def mcu(d: dict) -> str:
 
 
 def imu(d: dict) -> str:
-    rows = ["| method | default | tuned | µs per sample |", "|---|---|---|---|"]
+    sets = d.get("sets", {})
+    extra = [(k, label) for k, label in (("ood_100hz", "100 Hz (unseen rate)"), ("ood_4ms2", "4 m/s²"),
+                                         ("lowpass_disturbance", "old lowpass disturbance")) if k in sets]
+    rows = ["| method | default | tuned | " + " | ".join(label for _, label in extra) + " | µs per sample |",
+            "|---|---|---|" + "---|" * len(extra) + "---|"]
     per = d.get("filters_us_per_sample", {})
     for name in ("madgwick", "mahony", "ekf", "vqf", "fusion"):
-        rows.append(f"| {name} | {d[f'{name}_default_tilt_error_deg']:.2f}° | {d[f'{name}_tilt_error_deg']:.2f}° |"
-                    f" {per.get(name, float('nan')):.1f} |")
-    rows.append(f"| neuroedge model ({d['model_mode']}) | | {d['model_tilt_error_deg']:.2f}° |"
-                f" {d['model_latency_ms_p50'] * 1000:.1f} (onnxruntime) |")
+        cells = [f"{sets[k]['filters'][name]['tuned']['tilt_deg']:.2f}°" for k, _ in extra]
+        rows.append(f"| {name} | {d[f'{name}_default_tilt_error_deg']:.2f}° | {d[f'{name}_tilt_error_deg']:.2f}° | "
+                    + " | ".join(cells) + f" | {per.get(name, d.get(f'{name}_us_per_sample', float('nan'))):.1f} |")
+    cells = [f"{sets[k]['model']['tilt_deg']:.2f}°" for k, _ in extra]
+    rows.append(f"| neuroedge model ({d['model_mode']}) | | {d['model_tilt_error_deg']:.2f}° | " + " | ".join(cells)
+                + f" | {d['model_latency_ms_p50'] * 1000:.1f} (onnxruntime) |")
     rows.append("")
     rows.append(f"Model / best tuned filter ({d['best_classical_filter']}): {d['model_vs_best_ratio']:.2f} "
                 f"(goal 0.5: {'met' if d['goal_half_of_best_met'] else 'NOT met'}). Latency p50 "
@@ -103,10 +109,11 @@ def imu(d: dict) -> str:
 
 def sweep(d: dict) -> str:
     rows = ["| figure | value |", "|---|---|"]
-    for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s)"),
-                       ("parallel_s", "parallel wall time (s)"), ("speedup_vs_serial", "speedup vs serial"),
-                       ("latency_drift_vs_serial", "largest p50 drift, parallel vs serial"),
-                       ("latency_drift_vs_serial_onnxruntime_points", "the same, onnxruntime points only"),
+    for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s, mean of two runs)"),
+                       ("parallel_s", "parallel wall time (s, mean of two runs)"), ("speedup_vs_serial", "speedup vs serial"),
+                       ("latency_drift_vs_serial", "largest p50 drift, parallel vs serial (best of two runs each)"),
+                       ("latency_drift_single_run", "the same, one run each"),
+                       ("latency_drift_single_run_onnxruntime_points", "one run each, onnxruntime points only"),
                        ("latency_noise_serial_vs_serial", "noise floor: largest p50 change between two serial runs"),
                        ("latency_noise_serial_vs_serial_onnxruntime_points", "the same, onnxruntime points only"),
                        ("ray_matches_local", "Ray accuracies identical to local"),

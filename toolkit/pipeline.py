@@ -200,20 +200,21 @@ def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 def compile_pipeline(config: dict[str, Any], out: Path, force: bool = False,
                      bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
-                     ) -> dict[str, Any]:
+                     latency: bool = True) -> dict[str, Any]:
     """Run every step into ``out/steps/NN-name``, then evaluate and benchmark on the target.
 
     Everything is written into a staging folder that becomes ``out`` only when the whole
     pipeline succeeded, so a failed compile never leaves a half-written ``out``. ``bench_slot``
     (used by sweeps) is held around the latency benchmark only, so that two benchmarks never
-    share a CPU or a board while compiling and evaluating run in parallel.
+    share a CPU or a board while compiling and evaluating run in parallel. ``latency=False``
+    compiles and evaluates only (a sweep benchmarks later, see ``neuroedge.sweep``).
     """
     from neuroedge.bundle import staging
 
     config = copy.deepcopy(config)
     with staging(out, force=force) as tmp:
         bundle, result = build(config, tmp)
-        result.update(measure(config, bundle, bench_slot))
+        result.update(measure(config, bundle, bench_slot, latency=latency))
         result["bundle"] = str(Path(out) / bundle.path.relative_to(tmp))
         atomic_write_json(tmp / "report.json", result)
     return result

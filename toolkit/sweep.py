@@ -265,15 +265,24 @@ class _SharedHold:
         self.release()
 
 
-def run_point(config: dict[str, Any], workdir: str, lock_dir: str) -> dict[str, Any]:
-    """Compile, evaluate and benchmark one point (in a worker process)."""
+def run_point(config: dict[str, Any], workdir: str, lock_dir: str, stage: str = "all",
+              built: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One point's work in a worker process: ``build`` (compile + evaluate), ``bench``, or ``all``."""
     t0 = time.time()
     out = Path(workdir) / "points" / point_key(config)
     with _SharedHold(NodeGate(Path(lock_dir))) as hold:
-        result = compile_pipeline(config, out, force=True,
-                                  bench_slot=lambda res: bench_slot(res, Path(lock_dir), hold))
-    result["wall_s"] = round(time.time() - t0, 3)
-    result["start"], result["end"] = t0, time.time()
+        slot = lambda res: bench_slot(res, Path(lock_dir), hold)  # noqa: E731
+        if stage == "bench":
+            from neuroedge.bundle import load
+            from neuroedge.pipeline import measure
+
+            assert built is not None
+            result = {**built, **measure(config, load(built["bundle"]), slot, accuracy=False, latency=True)}
+            result["summary"] = {**built.get("summary", {}), **result.get("summary", {})}
+        else:
+            result = compile_pipeline(config, out, force=True, bench_slot=slot, latency=stage == "all")
+    result["wall_s"] = round(time.time() - t0 + float((built or {}).get("wall_s", 0.0)), 3)
+    result["start"], result["end"] = (built or {}).get("start", t0), time.time()
     result["pid"] = os.getpid()
     return result
 
@@ -303,9 +312,9 @@ def _worker_main(conn: Any, workdir: str, lock_dir: str, cwd: str, threads: int,
         msg = conn.recv()
         if msg is None:
             return
-        key, config = msg
+        key, config, stage, built = msg
         try:
-            conn.send((key, "ok", run_point(config, workdir, lock_dir)))
+            conn.send((key, "ok", run_point(config, workdir, lock_dir, stage, built)))
         except Exception as exc:
             line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             conn.send((key, "failed", {"error": f"{type(exc).__name__}: {line}",
@@ -330,22 +339,44 @@ class LocalPool:
         proc = self.ctx.Process(target=_worker_main, args=(child, *self.args, self.cores[index]), daemon=True)
         proc.start()
         child.close()
-        return {"proc": proc, "conn": parent, "point": None, "index": index}
+        return {"proc": proc, "conn": parent, "point": None, "stage": None, "index": index}
 
     def run(self, points: list[Point], on_done: Callable[[Point, str, dict[str, Any]], None],
-            max_attempts: int = 2) -> None:
-        queue = list(points)
-        while queue or any(s["point"] for s in self.slots):
+            max_attempts: int = 2, on_built: Callable[[Point, dict[str, Any]], None] | None = None) -> None:
+        """Compile and evaluate in parallel; benchmark only at a moment when nothing compiles.
+
+        A CPU benchmark needs the node quiet (``NodeGate``), so one that starts while another worker
+        compiles only waits for it, its own core idle. Deferring each benchmark until no compile runs
+        keeps every core busy while there is compiling to do (one worker still benchmarks each point
+        right after building it, so its results stream).
+        A point already built (``point.built``, e.g. by a sweep that was killed) is only benchmarked.
+        """
+        builds = [p for p in points if not getattr(p, "built", None)]
+        benches = [p for p in points if getattr(p, "built", None)]
+        while builds or benches or any(s["point"] for s in self.slots):
+            building = any(s["point"] and s["stage"] != "bench" for s in self.slots)
             for slot in self.slots:
-                if slot["point"] is None and queue:
-                    point = queue.pop(0)
+                if slot["point"] is not None:
+                    continue
+                if benches and not building:  # a quiet moment: benchmark now, results keep streaming
+                    point, stage = benches.pop(0), "bench"
+                elif builds:
+                    point, stage = builds.pop(0), "build"
+                else:
+                    continue
+                if stage == "bench":
+                    point.bench_attempts = getattr(point, "bench_attempts", 0) + 1  # type: ignore[attr-defined]
+                else:
                     point.attempts += 1
-                    slot["point"] = point
-                    slot["conn"].send((point.key, point.config))
+                slot["point"], slot["stage"] = point, stage
+                slot["conn"].send((point.key, point.config, stage, getattr(point, "built", None)))
+                building = building or stage == "build"
             busy = [s for s in self.slots if s["point"]]
+            if not busy:
+                continue
             ready = wait([s["conn"] for s in busy] + [s["proc"].sentinel for s in busy])
             for slot in busy:
-                point = slot["point"]
+                point, stage = slot["point"], slot["stage"]
                 if slot["conn"] in ready:
                     try:
                         _, status, payload = slot["conn"].recv()
@@ -353,6 +384,13 @@ class LocalPool:
                         pass
                     else:
                         slot["point"] = None
+                        if status == "ok" and stage == "build":
+                            point.built = payload  # type: ignore[attr-defined]
+                            if on_built:
+                                on_built(point, payload)
+                            if point.config.get("target", {}).get("name"):
+                                benches.append(point)
+                                continue
                         on_done(point, status, payload)
                         continue
                 if slot["proc"].sentinel in ready or not slot["proc"].is_alive():
@@ -360,8 +398,9 @@ class LocalPool:
                     code = slot["proc"].exitcode
                     slot.update(self._start(slot["index"]))
                     slot["point"] = None
-                    if point.attempts < max_attempts:
-                        queue.insert(0, point)  # retried once, on a fresh worker
+                    tries = getattr(point, "bench_attempts", 0) if stage == "bench" else point.attempts
+                    if tries < max_attempts:
+                        (benches if stage == "bench" else builds).insert(0, point)  # retried once, fresh worker
                     else:
                         on_done(point, "failed", {"error": f"worker died twice (exit code {code}); gave up"})
 
@@ -503,8 +542,13 @@ def sweep(config: dict[str, Any], grid: dict[str, list[Any]], outdir: Path, back
     """Run every grid point not already done; returns {"ran": [...], "skipped": [...], "records": {...}}."""
     points = expand(config, grid)
     outdir.mkdir(parents=True, exist_ok=True)
-    done = {k for k, r in read_results(outdir).items() if r.get("status") == "ok"}
+    previous = read_results(outdir)
+    done = {k for k, r in previous.items() if r.get("status") == "ok"}
     todo = [p for p in points if p.key not in done]
+    for p in todo:  # compiled and evaluated before a kill: only the benchmark is left to run
+        rec = previous.get(p.key, {})
+        if rec.get("status") == "built" and Path(str(rec.get("bundle", ""))).is_dir():
+            p.built = {k: v for k, v in rec.items() if k not in ("key", "index", "overrides", "status", "attempts")}  # type: ignore[attr-defined]
     skipped = [p.key for p in points if p.key in done]
     ran: list[str] = []
     bar = _bar(progress, len(points), len(skipped))
@@ -517,12 +561,17 @@ def sweep(config: dict[str, Any], grid: dict[str, list[Any]], outdir: Path, back
         if bar is not None:
             bar["advance"](status)
 
+    def on_built(point: Point, payload: dict[str, Any]) -> None:
+        # Kept, so a sweep killed before this point's benchmark does not compile it again.
+        append_result(outdir, {"key": point.key, "index": point.index, "overrides": point.overrides,
+                               "status": "built", "finished_at": time.time(), **payload})
+
     t0 = time.time()
     try:
         if backend == "local":
             pool = LocalPool(max(1, min(workers or os.cpu_count() or 1, len(todo) or 1)), outdir, lock_dir)
             try:
-                pool.run(todo, on_done)
+                pool.run(todo, on_done, on_built=on_built)
             finally:
                 pool.close()
         elif backend == "ray":
