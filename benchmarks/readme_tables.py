@@ -122,6 +122,10 @@ def sweep(d: dict) -> str:
         if key in d:
             v = d[key]
             rows.append(f"| {label} | {f'{v * 100:.1f}%' if key.startswith('latency_') else v} |")
+    slot = d.get("slot_isolation")
+    if slot:
+        rows.append(f"| with `bench.isolation = \"slot\"` (compiles beside benchmarks): speedup | {slot['speedup_vs_serial']} |")
+        rows.append(f"| with `bench.isolation = \"slot\"`: largest p50 drift, one run | {slot['latency_drift_single_run'] * 100:.1f}% |")
     rows.append(f"\nGrid: `{' '.join('--grid ' + g for g in d.get('grid', []))}` on `{d.get('config')}`.")
     return "\n".join(rows)
 

@@ -10,6 +10,8 @@ compiling and evaluating in parallel; latency drift compares each point's p50 wi
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 import signal
@@ -66,6 +68,14 @@ def main() -> None:
             seconds[name] = time.time() - t0
             print(f"{name}: {seconds[name]:.1f} s", flush=True)
         serial, parallel = runs["serial_a"], runs["parallel_a"]
+        # The faster, less careful mode: benchmarks only kept apart from each other, compiles may run beside them.
+        slot_config = copy.deepcopy(config)
+        slot_config.setdefault("bench", {})["isolation"] = "slot"
+        t0 = time.time()
+        slot_run = sweep(slot_config, grid, tmp / "parallel_slot", workers=os.cpu_count() or 2, lock_dir=locks)
+        seconds["parallel_slot_isolation"] = time.time() - t0
+        by_overrides = {json.dumps(r["overrides"], sort_keys=True): r.get("p50_ms") for r in slot_run["records"].values()}
+
         serial_s = seconds["serial_a"] + seconds["serial_b"]
         parallel_s = seconds["parallel_a"] + seconds["parallel_b"]
         try:
@@ -115,6 +125,8 @@ def main() -> None:
 
         one = {n: (lambda key, n=n: p50(runs[n], key)) for n in runs}
         drift_single = max_drift(one["serial_a"], one["parallel_a"])
+        slot_p50 = {k: by_overrides.get(json.dumps(r["overrides"], sort_keys=True)) for k, r in serial["records"].items()}
+        drift_slot = max_drift(one["serial_a"], lambda key: slot_p50.get(key))
         drift = max_drift(best("serial_a", "serial_b"), best("parallel_a", "parallel_b"))
         noise = max_drift(one["serial_a"], one["serial_b"])
         failed = sum(r["status"] != "ok" for n in ("parallel_a", "parallel_b") for r in runs[n]["records"].values())
@@ -138,6 +150,10 @@ def main() -> None:
             "latency_noise_serial_vs_serial_onnxruntime_points": round(
                 max_drift(one["serial_a"], one["serial_b"], "onnxruntime"), 4),
             "run_seconds": {k: round(v, 2) for k, v in seconds.items()},
+            "slot_isolation": {"parallel_s": round(seconds["parallel_slot_isolation"], 2),
+                               "speedup_vs_serial": round(serial_s / 2 / seconds["parallel_slot_isolation"], 3),
+                               "latency_drift_single_run": round(drift_slot, 4),
+                               "note": "bench.isolation='slot': benchmarks serialised, compiles beside them"},
             "ray_matches_local": ray_matches,
             "resume_missing_points": missing,
             "resume_reran_points": len(rerun["ran"]),

@@ -49,11 +49,14 @@ from neuroedge.bench import BenchConfig
 from neuroedge.bundle import atomic_write_json
 
 TOP_KEYS = {"name", "model", "data", "steps", "target", "bench"}
+# How a sweep isolates a CPU benchmark: "node" waits until nothing compiles on the machine (valid
+# figures), "slot" only keeps two benchmarks apart (faster sweeps; compiles may disturb the figures).
+BENCH_ISOLATION = ("node", "slot")
 SECTION_KEYS = {
     "model": {"ref", "weights", "prepare", "input_shape"},
     "data": {"ref", "path", "limit"},
     "target": {"name", "options"},
-    "bench": {"iterations", "warmup", "min_duration_s"},
+    "bench": {"iterations", "warmup", "min_duration_s", "isolation"},
 }
 
 
@@ -120,6 +123,9 @@ def validate(config: dict[str, Any]) -> None:
             bad = set(config[section]) - keys
             if bad:
                 raise ConfigError(f"{where}: unknown field(s) {sorted(bad)} in [{section}]; known: {sorted(keys)}")
+    isolation = config.get("bench", {}).get("isolation", "node")
+    if isolation not in BENCH_ISOLATION:
+        raise ConfigError(f"{where}: field 'bench.isolation' is {isolation!r}; expected one of {', '.join(BENCH_ISOLATION)}")
     if "ref" not in config.get("model", {}):
         raise ConfigError(f"{where}: missing field 'model.ref' (package.module:factory or a model file)")
     steps = config.get("steps")
@@ -200,7 +206,7 @@ def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 def compile_pipeline(config: dict[str, Any], out: Path, force: bool = False,
                      bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
-                     latency: bool = True) -> dict[str, Any]:
+                     latency: bool = True, accuracy: bool = True) -> dict[str, Any]:
     """Run every step into ``out/steps/NN-name``, then evaluate and benchmark on the target.
 
     Everything is written into a staging folder that becomes ``out`` only when the whole
@@ -214,7 +220,7 @@ def compile_pipeline(config: dict[str, Any], out: Path, force: bool = False,
     config = copy.deepcopy(config)
     with staging(out, force=force) as tmp:
         bundle, result = build(config, tmp)
-        result.update(measure(config, bundle, bench_slot, latency=latency))
+        result.update(measure(config, bundle, bench_slot, accuracy=accuracy, latency=latency))
         result["bundle"] = str(Path(out) / bundle.path.relative_to(tmp))
         atomic_write_json(tmp / "report.json", result)
     return result
@@ -253,14 +259,18 @@ def model_bytes(bundle: Any) -> int:
 
 def measure(config: dict[str, Any], bundle: Any,
             bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
-            accuracy: bool = True, latency: bool = True) -> dict[str, Any]:
-    """Accuracy on the config's data and latency on its target (the benchmark inside ``bench_slot``)."""
+            accuracy: bool = True, latency: bool = True, keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Accuracy on the config's data and latency on its target (the benchmark inside ``bench_slot``).
+
+    ``keep``: a runner already open on this bundle in ``keep["runner"]`` is used; the one used is left
+    open there instead of being closed (a sweep evaluates, then benchmarks later, without reopening).
+    """
     target = config.get("target", {})
     summary: dict[str, Any] = {"model_bytes": model_bytes(bundle)}
     result: dict[str, Any] = {"summary": summary}
     if not target.get("name"):
         return result
-    runner = registry.open_runner(bundle, target["name"], target.get("options", {}))
+    runner = (keep or {}).get("runner") or registry.open_runner(bundle, target["name"], target.get("options", {}))
     try:
         data = load_eval_data(config) if accuracy else None
         if data is not None:
@@ -285,5 +295,8 @@ def measure(config: dict[str, Any], bundle: Any,
         summary["p50_us"] = round(report.p50_ms * 1000, 2)
         result["resources"] = runner.resources()
     finally:
-        runner.close()
+        if keep is not None:
+            keep["runner"] = runner
+        else:
+            runner.close()
     return result

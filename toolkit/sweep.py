@@ -217,7 +217,8 @@ def _all_cores() -> Iterator[None]:
             os.sched_setaffinity(0, mine)
 
 
-def bench_slot(resources: dict[str, float], lock_dir: Path, holding_shared: Any = None) -> Any:
+def bench_slot(resources: dict[str, float], lock_dir: Path, holding_shared: Any = None,
+               isolation: str = "node") -> Any:
     """The context a benchmark runs in: its resources exclusively, and for a CPU benchmark a quiet node.
 
     ``holding_shared`` is the caller's open ``NodeGate.shared()`` context, if any: it is released
@@ -226,7 +227,7 @@ def bench_slot(resources: dict[str, float], lock_dir: Path, holding_shared: Any 
 
     @contextlib.contextmanager
     def slot() -> Iterator[None]:
-        if not quiet(resources):
+        if not quiet(resources) or isolation == "slot":
             with file_lock_slot(resources, lock_dir):
                 yield
             return
@@ -265,22 +266,42 @@ class _SharedHold:
         self.release()
 
 
+_OPEN_RUNNERS: dict[str, Any] = {}  # in a worker: runners left open between a point's evaluation and benchmark
+MAX_OPEN_RUNNERS = 8
+
+
 def run_point(config: dict[str, Any], workdir: str, lock_dir: str, stage: str = "all",
               built: dict[str, Any] | None = None) -> dict[str, Any]:
     """One point's work in a worker process: ``build`` (compile + evaluate), ``bench``, or ``all``."""
-    t0 = time.time()
-    out = Path(workdir) / "points" / point_key(config)
-    with _SharedHold(NodeGate(Path(lock_dir))) as hold:
-        slot = lambda res: bench_slot(res, Path(lock_dir), hold)  # noqa: E731
-        if stage == "bench":
-            from neuroedge.bundle import load
-            from neuroedge.pipeline import measure
+    from neuroedge.bundle import load
+    from neuroedge.pipeline import measure
 
+    t0 = time.time()
+    key = point_key(config)
+    out = Path(workdir) / "points" / key
+    with _SharedHold(NodeGate(Path(lock_dir))) as hold:
+        isolation = config.get("bench", {}).get("isolation", "node")
+        slot = lambda res: bench_slot(res, Path(lock_dir), hold, isolation)  # noqa: E731
+        if stage == "bench":
             assert built is not None
-            result = {**built, **measure(config, load(built["bundle"]), slot, accuracy=False, latency=True)}
+            keep = {"runner": _OPEN_RUNNERS.pop(key, None)}  # opened when this worker evaluated the point
+            try:
+                result = {**built, **measure(config, load(built["bundle"]), slot, accuracy=False, latency=True,
+                                             keep=keep)}
+            finally:
+                if keep.get("runner") is not None:
+                    keep["runner"].close()
             result["summary"] = {**built.get("summary", {}), **result.get("summary", {})}
+        elif stage == "build":
+            result = compile_pipeline(config, out, force=True, latency=False, accuracy=False)
+            keep: dict[str, Any] = {}
+            result.update(measure(config, load(result["bundle"]), accuracy=True, latency=False, keep=keep))
+            if keep.get("runner") is not None:  # the benchmark reuses it: no second model load
+                while len(_OPEN_RUNNERS) >= MAX_OPEN_RUNNERS:
+                    _OPEN_RUNNERS.pop(next(iter(_OPEN_RUNNERS))).close()
+                _OPEN_RUNNERS[key] = keep["runner"]
         else:
-            result = compile_pipeline(config, out, force=True, bench_slot=slot, latency=stage == "all")
+            result = compile_pipeline(config, out, force=True, bench_slot=slot)
     result["wall_s"] = round(time.time() - t0 + float((built or {}).get("wall_s", 0.0)), 3)
     result["start"], result["end"] = (built or {}).get("start", t0), time.time()
     result["pid"] = os.getpid()
@@ -321,6 +342,10 @@ def _worker_main(conn: Any, workdir: str, lock_dir: str, cwd: str, threads: int,
                                        "traceback_tail": traceback.format_exc()[-2000:]}))
 
 
+def _needs_quiet(point: Point) -> bool:
+    return point.config.get("bench", {}).get("isolation", "node") == "node"
+
+
 class LocalPool:
     """N worker processes. Unlike a ProcessPoolExecutor, a dead worker is attributed to its point."""
 
@@ -339,7 +364,7 @@ class LocalPool:
         proc = self.ctx.Process(target=_worker_main, args=(child, *self.args, self.cores[index]), daemon=True)
         proc.start()
         child.close()
-        return {"proc": proc, "conn": parent, "point": None, "stage": None, "index": index}
+        return {"proc": proc, "conn": parent, "point": None, "stage": None, "index": index, "pid": proc.pid}
 
     def run(self, points: list[Point], on_done: Callable[[Point, str, dict[str, Any]], None],
             max_attempts: int = 2, on_built: Callable[[Point, dict[str, Any]], None] | None = None) -> None:
@@ -358,8 +383,10 @@ class LocalPool:
             for slot in self.slots:
                 if slot["point"] is not None:
                     continue
-                if benches and not building:  # a quiet moment: benchmark now, results keep streaming
-                    point, stage = benches.pop(0), "bench"
+                if benches and (not building or not _needs_quiet(benches[0])):  # results keep streaming
+                    # Prefer a point this worker evaluated: its runner is still open there.
+                    mine = [i for i, b in enumerate(benches) if getattr(b, "built_by", None) == slot["pid"]]
+                    point, stage = benches.pop(mine[0] if mine else 0), "bench"
                 elif builds:
                     point, stage = builds.pop(0), "build"
                 else:
@@ -386,6 +413,7 @@ class LocalPool:
                         slot["point"] = None
                         if status == "ok" and stage == "build":
                             point.built = payload  # type: ignore[attr-defined]
+                            point.built_by = slot["pid"]  # type: ignore[attr-defined]
                             if on_built:
                                 on_built(point, payload)
                             if point.config.get("target", {}).get("name"):
@@ -495,7 +523,9 @@ def run_ray(points: list[Point], workdir: Path, address: str | None, on_done: Ca
                         (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
                         (Path(tmp) / name).write_bytes(data)
                     # Ray's capacity-1 resource serialises benchmarks; the node gate keeps them quiet.
-                    res = measure(config, load(tmp), lambda r: slot(r, LOCK_DIR), accuracy=False, latency=True)
+                    isolation = config.get("bench", {}).get("isolation", "node")
+                    res = measure(config, load(tmp), lambda r: slot(r, LOCK_DIR, None, isolation),
+                                  accuracy=False, latency=True)
                 res["pid"] = os.getpid()
                 return res
 
