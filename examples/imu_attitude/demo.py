@@ -76,8 +76,11 @@ def main(argv: list[str] | None = None) -> None:
                                  {**options, "remote_python": sys.executable, "backend": "onnxruntime"})
             from examples.imu_attitude.export import example_inputs
 
-            report = runner.benchmark([a.numpy() for a in example_inputs(model)],
-                                      BenchConfig(iterations=500, min_duration_s=0.5))
+            try:
+                report = runner.benchmark([a.numpy() for a in example_inputs(model)],
+                                          BenchConfig(iterations=500, min_duration_s=0.5))
+            finally:
+                runner.close()  # ends the shared SSH connection and the runner on the "board"
     console.print(f"jetson://{options['url'].split('://')[1]}: backend {report.target}, "
                   f"p50 {report.p50_ms * 1000:.1f} µs; board clocks locked: {report.host.get('clocks_locked')} "
                   "(None: not a Jetson)")
