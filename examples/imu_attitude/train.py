@@ -41,6 +41,12 @@ CACHE_DIR = Path(".cache/imu_attitude")
 TRAIN_SEED_BASE = 0  # training uses seeds [0, 100000); validation and test splits start at 100000 / 200000
 
 
+def settings_key(settings: object, model_version: int) -> str:
+    """A short hash of a training dataclass plus the model's code version: the weights' cache key."""
+    blob = json.dumps({**asdict(settings), "model_version": model_version}, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 60  # optimiser steps (one per chunk): fixed, so a run is reproducible on any machine
@@ -60,8 +66,7 @@ class TrainConfig:
 
     def key(self) -> str:
         """Cache key: the settings plus the model's code version (a changed cell must not load old weights)."""
-        blob = json.dumps({**asdict(self), "model_version": MODEL_VERSION}, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return settings_key(self, MODEL_VERSION)
 
 
 def _batch(seqs: Sequence[ImuSequence]) -> tuple[torch.Tensor, ...]:

@@ -17,7 +17,6 @@ machines (the learning-rate schedule then follows elapsed time, and the result r
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -33,6 +32,7 @@ if __package__ in (None, ""):  # run as a script from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from examples.imu_attitude.model import tilt_loss  # noqa: E402
+from examples.imu_attitude.train import settings_key  # noqa: E402
 from examples.imu_attitude.window_model import (  # noqa: E402
     WINDOW_MODEL_VERSION,
     WindowAttitudeNet,
@@ -64,9 +64,7 @@ class WindowTrainConfig:
     imu: ImuConfig = field(default_factory=ImuConfig)
 
     def key(self) -> str:
-        blob = json.dumps({**asdict(self), "model_version": WINDOW_MODEL_VERSION}, sort_keys=True,
-                          default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return settings_key(self, WINDOW_MODEL_VERSION)
 
 
 def imu_array(seq: ImuSequence) -> np.ndarray:
