@@ -58,7 +58,7 @@ def main() -> None:
     try:
         print(f"grid {grid_args} on {cfg_path.name}", flush=True)
         # Serial and parallel runs alternate (A, A, B, B) so that a slow spell of this shared VM (its
-        # speed changes by up to 1.8x for seconds at a time, see README) does not land on one mode only.
+        # speed changes by up to 2x for seconds at a time: the noise-floor figure) does not land on one mode only.
         runs: dict[str, dict] = {}
         seconds: dict[str, float] = {}
         for name, workers in (("serial_a", 1), ("parallel_a", os.cpu_count() or 2),

@@ -167,8 +167,8 @@ class NodeGate:
     """A per-node reader/writer gate that keeps CPU benchmarks quiet.
 
     A serialised benchmark is not enough on a small machine: a compile on the next core still takes
-    memory bandwidth, cache and turbo headroom from it (measured here: p50s moved by up to 70% between
-    a serial and a parallel sweep). So compiling and evaluating hold the gate *shared* and a CPU
+    memory bandwidth, cache and turbo headroom from it (measured on a 2-vCPU VM with a pinned load on
+    the other core: onnxruntime p50 0-10% slower, torch eager 5-20%). So compiling and evaluating hold the gate *shared* and a CPU
     benchmark holds it *exclusive*: the benchmark waits for the running phases to end and none start
     while it runs. A turnstile (the classic fair reader/writer lock) stops a stream of compiles from
     starving a waiting benchmark. Per node, as files under ``lock_dir``: processes, Ray tasks and
