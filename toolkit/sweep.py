@@ -33,7 +33,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from neuroedge.pipeline import ConfigError, _parse_scalar, apply_override, compile_pipeline, validate
+from neuroedge.bundle import load
+from neuroedge.pipeline import ConfigError, _parse_scalar, apply_override, compile_pipeline, measure, validate
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "neuroedge-locks"
 RESULTS = "results.jsonl"
@@ -51,6 +52,10 @@ class Point:
     key: str
     attempts: int = 0
     label: str = field(default="")
+    # Set once the point is compiled and evaluated: that result, awaiting its benchmark.
+    built: dict[str, Any] | None = None
+    built_by: int | None = None  # pid of the local worker that built it (its runner is still open there)
+    bench_attempts: int = 0
 
 
 # ---- grid ------------------------------------------------------------------------------------
@@ -168,8 +173,9 @@ class NodeGate:
 
     A serialised benchmark is not enough on a small machine: a compile on the next core still takes
     memory bandwidth, cache and turbo headroom from it (measured on a 2-vCPU VM with a pinned load on
-    the other core: onnxruntime p50 0-10% slower, torch eager 5-20%). So compiling and evaluating hold the gate *shared* and a CPU
-    benchmark holds it *exclusive*: the benchmark waits for the running phases to end and none start
+    the other core: onnxruntime p50 0-10% slower, torch eager 5-20%). So compiling and evaluating hold
+    the gate *shared* and a CPU benchmark holds it *exclusive*: the benchmark waits for the running
+    phases to end and none start
     while it runs. A turnstile (the classic fair reader/writer lock) stops a stream of compiles from
     starving a waiting benchmark. Per node, as files under ``lock_dir``: processes, Ray tasks and
     separate sweeps on one machine all see the same gate.
@@ -194,6 +200,11 @@ class NodeGate:
     def exclusive(self) -> Iterator[None]:
         with _flock(self.turnstile, fcntl.LOCK_EX), _flock(self.gate, fcntl.LOCK_EX):
             yield
+
+
+def bench_isolation(config: dict[str, Any]) -> str:
+    """The config's ``bench.isolation``: "node" (default, quiet node) or "slot" (benchmarks apart only)."""
+    return str(config.get("bench", {}).get("isolation", "node"))
 
 
 def quiet(resources: dict[str, float]) -> bool:
@@ -273,15 +284,11 @@ MAX_OPEN_RUNNERS = 8
 def run_point(config: dict[str, Any], workdir: str, lock_dir: str, stage: str = "all",
               built: dict[str, Any] | None = None) -> dict[str, Any]:
     """One point's work in a worker process: ``build`` (compile + evaluate), ``bench``, or ``all``."""
-    from neuroedge.bundle import load
-    from neuroedge.pipeline import measure
-
     t0 = time.time()
     key = point_key(config)
     out = Path(workdir) / "points" / key
     with _SharedHold(NodeGate(Path(lock_dir))) as hold:
-        isolation = config.get("bench", {}).get("isolation", "node")
-        slot = lambda res: bench_slot(res, Path(lock_dir), hold, isolation)  # noqa: E731
+        slot = lambda res: bench_slot(res, Path(lock_dir), hold, bench_isolation(config))  # noqa: E731
         if stage == "bench":
             assert built is not None
             keep = {"runner": _OPEN_RUNNERS.pop(key, None)}  # opened when this worker evaluated the point
@@ -343,7 +350,7 @@ def _worker_main(conn: Any, workdir: str, lock_dir: str, cwd: str, threads: int,
 
 
 def _needs_quiet(point: Point) -> bool:
-    return point.config.get("bench", {}).get("isolation", "node") == "node"
+    return bench_isolation(point.config) == "node"
 
 
 class LocalPool:
@@ -376,8 +383,8 @@ class LocalPool:
         right after building it, so its results stream).
         A point already built (``point.built``, e.g. by a sweep that was killed) is only benchmarked.
         """
-        builds = [p for p in points if not getattr(p, "built", None)]
-        benches = [p for p in points if getattr(p, "built", None)]
+        builds = [p for p in points if p.built is None]
+        benches = [p for p in points if p.built is not None]
         while builds or benches or any(s["point"] for s in self.slots):
             building = any(s["point"] and s["stage"] != "bench" for s in self.slots)
             for slot in self.slots:
@@ -385,18 +392,18 @@ class LocalPool:
                     continue
                 if benches and (not building or not _needs_quiet(benches[0])):  # results keep streaming
                     # Prefer a point this worker evaluated: its runner is still open there.
-                    mine = [i for i, b in enumerate(benches) if getattr(b, "built_by", None) == slot["pid"]]
+                    mine = [i for i, b in enumerate(benches) if b.built_by == slot["pid"]]
                     point, stage = benches.pop(mine[0] if mine else 0), "bench"
                 elif builds:
                     point, stage = builds.pop(0), "build"
                 else:
                     continue
                 if stage == "bench":
-                    point.bench_attempts = getattr(point, "bench_attempts", 0) + 1  # type: ignore[attr-defined]
+                    point.bench_attempts += 1
                 else:
                     point.attempts += 1
                 slot["point"], slot["stage"] = point, stage
-                slot["conn"].send((point.key, point.config, stage, getattr(point, "built", None)))
+                slot["conn"].send((point.key, point.config, stage, point.built))
                 building = building or stage == "build"
             busy = [s for s in self.slots if s["point"]]
             if not busy:
@@ -412,8 +419,7 @@ class LocalPool:
                     else:
                         slot["point"] = None
                         if status == "ok" and stage == "build":
-                            point.built = payload  # type: ignore[attr-defined]
-                            point.built_by = slot["pid"]  # type: ignore[attr-defined]
+                            point.built, point.built_by = payload, slot["pid"]
                             if on_built:
                                 on_built(point, payload)
                             if point.config.get("target", {}).get("name"):
@@ -426,7 +432,7 @@ class LocalPool:
                     code = slot["proc"].exitcode
                     slot.update(self._start(slot["index"]))
                     slot["point"] = None
-                    tries = getattr(point, "bench_attempts", 0) if stage == "bench" else point.attempts
+                    tries = point.bench_attempts if stage == "bench" else point.attempts
                     if tries < max_attempts:
                         (benches if stage == "bench" else builds).insert(0, point)  # retried once, fresh worker
                     else:
@@ -515,7 +521,7 @@ def run_ray(points: list[Point], workdir: Path, address: str | None, on_done: Ca
                 sys.path.insert(0, cwd)
                 from neuroedge.bundle import load
                 from neuroedge.pipeline import measure
-                from neuroedge.sweep import LOCK_DIR
+                from neuroedge.sweep import LOCK_DIR, bench_isolation
                 from neuroedge.sweep import bench_slot as slot
 
                 with tempfile.TemporaryDirectory() as tmp:
@@ -523,8 +529,7 @@ def run_ray(points: list[Point], workdir: Path, address: str | None, on_done: Ca
                         (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
                         (Path(tmp) / name).write_bytes(data)
                     # Ray's capacity-1 resource serialises benchmarks; the node gate keeps them quiet.
-                    isolation = config.get("bench", {}).get("isolation", "node")
-                    res = measure(config, load(tmp), lambda r: slot(r, LOCK_DIR, None, isolation),
+                    res = measure(config, load(tmp), lambda r: slot(r, LOCK_DIR, None, bench_isolation(config)),
                                   accuracy=False, latency=True)
                 res["pid"] = os.getpid()
                 return res
@@ -553,10 +558,11 @@ def run_ray(points: list[Point], workdir: Path, address: str | None, on_done: Ca
                     continue
                 resources = registry.get_target(target).bench_resources
                 pending[bench_remote(resources).remote(point.config, files)] = ("bench", point, t0)
-                point.partial = result  # type: ignore[attr-defined]
+                point.built = result
             else:
-                result = {**point.partial, **value}  # type: ignore[attr-defined]
-                result["summary"] = {**point.partial.get("summary", {}), **value.get("summary", {})}  # type: ignore[attr-defined]
+                assert point.built is not None
+                result = {**point.built, **value}
+                result["summary"] = {**point.built.get("summary", {}), **value.get("summary", {})}
                 result["wall_s"] = round(time.time() - t0, 3)
                 on_done(point, "ok", result)
     finally:
@@ -578,7 +584,7 @@ def sweep(config: dict[str, Any], grid: dict[str, list[Any]], outdir: Path, back
     for p in todo:  # compiled and evaluated before a kill: only the benchmark is left to run
         rec = previous.get(p.key, {})
         if rec.get("status") == "built" and Path(str(rec.get("bundle", ""))).is_dir():
-            p.built = {k: v for k, v in rec.items() if k not in ("key", "index", "overrides", "status", "attempts")}  # type: ignore[attr-defined]
+            p.built = {k: v for k, v in rec.items() if k not in ("key", "index", "overrides", "status", "attempts")}
     skipped = [p.key for p in points if p.key in done]
     ran: list[str] = []
     bar = _bar(progress, len(points), len(skipped))
