@@ -125,8 +125,9 @@ def main() -> None:
 
         one = {n: (lambda key, n=n: p50(runs[n], key)) for n in runs}
         drift_single = max_drift(one["serial_a"], one["parallel_a"])
-        slot_p50 = {k: by_overrides.get(json.dumps(r["overrides"], sort_keys=True)) for k, r in serial["records"].items()}
-        drift_slot = max_drift(one["serial_a"], lambda key: slot_p50.get(key))
+        # The slot run's config differs, so its point keys do too: match its points by their overrides.
+        drift_slot = max_drift(one["serial_a"], lambda key: by_overrides.get(
+            json.dumps(serial["records"][key]["overrides"], sort_keys=True)))
         drift = max_drift(best("serial_a", "serial_b"), best("parallel_a", "parallel_b"))
         noise = max_drift(one["serial_a"], one["serial_b"])
         failed = sum(r["status"] != "ok" for n in ("parallel_a", "parallel_b") for r in runs[n]["records"].values())
