@@ -15,46 +15,15 @@ import numpy as np
 import pytest
 
 from neuroedge import tensorrt_build as tb
+from tests.qdq_fixtures import qdq_matmul
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto  # noqa: E402
 
 
 def _qdq_linear(path: Path, weight_bits: int | None, act_bits: int | None) -> Path:
-    """x[1,4] -> (optional activation Q/DQ) -> MatMul with (optional Q/DQ'd) weights -> y[1,3].
-
-    A ``bits`` below 8 is expressed as brevitas' QCDQ does: QuantizeLinear to int8, Clip to the narrow
-    range, DequantizeLinear.
-    """
-    nodes, inits = [], [numpy_helper.from_array(np.ones((4, 3), np.float32), "W"),
-                        numpy_helper.from_array(np.array(0.1, np.float32), "s"),
-                        numpy_helper.from_array(np.array(0, np.int8), "z")]
-
-    def qcdq(src: str, dst: str, bits: int) -> None:
-        nodes.append(helper.make_node("QuantizeLinear", [src, "s", "z"], [f"{dst}_q"]))
-        last = f"{dst}_q"
-        if bits < 8:
-            lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-            inits.extend([numpy_helper.from_array(np.array(lo, np.int8), f"{dst}_lo"),
-                          numpy_helper.from_array(np.array(hi, np.int8), f"{dst}_hi")])
-            nodes.append(helper.make_node("Clip", [last, f"{dst}_lo", f"{dst}_hi"], [f"{dst}_c"]))
-            last = f"{dst}_c"
-        nodes.append(helper.make_node("DequantizeLinear", [last, "s", "z"], [dst]))
-
-    x, w = "x", "W"
-    if act_bits is not None:
-        qcdq("x", "xq", act_bits)
-        x = "xq"
-    if weight_bits is not None:
-        qcdq("W", "Wq", weight_bits)
-        w = "Wq"
-    nodes.append(helper.make_node("MatMul", [x, w], ["y"]))
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    """x[batch,4] -> MatMul -> y[batch,3], with brevitas-style Q/DQ (see tests/qdq_fixtures.py)."""
+    return qdq_matmul(path, weight_bits, act_bits)
 
 
 def test_analyze_qdq_counts_bits(tmp_path: Path) -> None:

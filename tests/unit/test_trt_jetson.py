@@ -49,37 +49,11 @@ def test_target_needs_a_url(mlp_bundle) -> None:
 
 
 def _qdq_matmul(path, weight_bits: int | None, act_bits: int | None):
-    """x[batch,64] -> MatMul(W[64,10]) -> y, with brevitas-style Q(-Clip)-DQ on the weights and/or input."""
-    onnx = pytest.importorskip("onnx")
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    """input[batch,64] -> MatMul(W[64,10]) -> output, brevitas-style Q/DQ (the digits MLP's tensor names)."""
+    pytest.importorskip("onnx")
+    from tests.qdq_fixtures import qdq_matmul
 
-    nodes = []
-    inits = [numpy_helper.from_array(np.ones((64, 10), np.float32), "W"),
-             numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")]
-
-    def qcdq(src: str, dst: str, bits: int) -> None:
-        nodes.append(helper.make_node("QuantizeLinear", [src, "s", "z"], [f"{dst}_q"]))
-        last = f"{dst}_q"
-        if bits < 8:
-            inits.extend([numpy_helper.from_array(np.array(-(2 ** (bits - 1)), np.int8), f"{dst}_lo"),
-                          numpy_helper.from_array(np.array(2 ** (bits - 1) - 1, np.int8), f"{dst}_hi")])
-            nodes.append(helper.make_node("Clip", [last, f"{dst}_lo", f"{dst}_hi"], [f"{dst}_c"]))
-            last = f"{dst}_c"
-        nodes.append(helper.make_node("DequantizeLinear", [last, "s", "z"], [dst]))
-
-    x, w = "input", "W"
-    if act_bits is not None:
-        qcdq("input", "xq", act_bits)
-        x = "xq"
-    if weight_bits is not None:
-        qcdq("W", "Wq", weight_bits)
-        w = "Wq"
-    nodes.append(helper.make_node("MatMul", [x, w], ["output"]))
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])], inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
+    return qdq_matmul(path, weight_bits, act_bits, n_in=64, n_out=10, names=("input", "output"))
 
 
 def _bundle(tmp_path, onnx_path, fmt: str):
