@@ -112,7 +112,8 @@ def main() -> None:
     results: dict[str, dict] = {}
     for name, (seqs, params) in sets.items():
         with console.status(f"scoring on {name}"):
-            results[name] = {"filters": score_filters(seqs, params), "model": score_model(model, seqs)}
+            results[name] = {"filters": score_filters(seqs, params), "model": score_model(model, seqs),
+                             "core_ablation": score_model(model, seqs, fixed_core=meta["fixed_core"])}
         best = min(v["tuned"]["tilt_deg"] for v in results[name]["filters"].values())
         console.log(f"{name}: model {results[name]['model']['tilt_deg']:.2f}°, best tuned filter {best:.2f}°")
 
@@ -137,7 +138,8 @@ def main() -> None:
     model_err = results["test"]["model"]["tilt_deg"]
 
     def strip(r: dict) -> dict:
-        return {"model": {k: v for k, v in r["model"].items() if k != "q"}, "filters": r["filters"]}
+        return {"model": {k: v for k, v in r["model"].items() if k != "q"},
+                "core_ablation": {k: v for k, v in r["core_ablation"].items() if k != "q"}, "filters": r["filters"]}
 
     data = {
         "model_tilt_error_deg": model_err,
@@ -148,6 +150,10 @@ def main() -> None:
         "model_vs_best_ratio": model_err / best,
         "goal_half_of_best_met": bool(model_err <= 0.5 * best),
         "model_rotation_error_deg": results["test"]["model"]["rotation_deg"],
+        # The same Kalman core with one constant velocity noise instead of the network's: what the network adds.
+        "core_ablation_tilt_error_deg": results["test"]["core_ablation"]["tilt_deg"],
+        "core": meta["core"],
+        "fixed_core": meta["fixed_core"],
         "model_latency_ms_p50": ort_p50,
         "torch_latency_ms_p50": torch_p50,
         "onnxruntime_speedup_vs_torch": torch_p50 / ort_p50,
@@ -183,6 +189,9 @@ def main() -> None:
     table.add_row("model (streaming)", "", f"{model_err:.2f}", f"{results['ood_100hz']['model']['tilt_deg']:.2f}",
                   f"{results['ood_4ms2']['model']['tilt_deg']:.2f}",
                   f"{results['lowpass_disturbance']['model']['tilt_deg']:.2f}", f"{ort_p50 * 1000:.1f} (ORT)")
+    abl = {k: results[k]["core_ablation"]["tilt_deg"] for k in results}
+    table.add_row("Kalman core, no network", "", f"{abl['test']:.2f}", f"{abl['ood_100hz']:.2f}",
+                  f"{abl['ood_4ms2']:.2f}", f"{abl['lowpass_disturbance']:.2f}", "")
     console.print(table)
     console.print(f"model / best tuned ({best_name}) = {model_err / best:.2f} (goal <= 0.5); "
                   f"latency p50 onnxruntime {ort_p50 * 1000:.1f} µs vs torch {torch_p50 * 1000:.1f} µs")

@@ -100,6 +100,10 @@ def imu(d: dict) -> str:
     cells = [f"{sets[k]['model']['tilt_deg']:.2f}°" for k, _ in extra]
     rows.append(f"| neuroedge model ({d['model_mode']}) | | {d['model_tilt_error_deg']:.2f}° | " + " | ".join(cells)
                 + f" | {d['model_latency_ms_p50'] * 1000:.1f} (onnxruntime) |")
+    if "core_ablation_tilt_error_deg" in d:
+        cells = [f"{sets[k]['core_ablation']['tilt_deg']:.2f}°" for k, _ in extra]
+        rows.append(f"| ablation: its Kalman core, constant noise, no network | | "
+                    f"{d['core_ablation_tilt_error_deg']:.2f}° | " + " | ".join(cells) + " | |")
     rows.append("")
     rows.append(f"Model / best tuned filter ({d['best_classical_filter']}): {d['model_vs_best_ratio']:.2f} "
                 f"(goal 0.5: {'met' if d['goal_half_of_best_met'] else 'NOT met'}). Latency p50 "

@@ -29,12 +29,12 @@ from neuroedge.data.imu import ImuConfig, generate_split  # noqa: E402
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="training steps (cached per setting)")
+    parser.add_argument("--steps", type=int, default=150, help="training steps (cached per setting)")
     args = parser.parse_args(argv)
     console = Console()
 
     # Brief on purpose; benchmarks/imu.py uses the full TrainConfig() (cached separately, by its settings).
-    config = TrainConfig(steps=args.steps, batch=8, duration_s=20.0, chunk=500)
+    config = TrainConfig(steps=args.steps, batch=8, duration_s=20.0, n_val=2, val_duration_s=20.0)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("training the streaming model", total=config.steps)
         model, meta = load_or_train(config, progress=lambda r: bar.update(task, completed=r["step"]))

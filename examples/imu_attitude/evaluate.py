@@ -34,9 +34,13 @@ def tune_all(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
     return out
 
 
-def score_model(model: AttitudeCell, seqs: Sequence[ImuSequence]) -> dict[str, Any]:
+def score_model(model: AttitudeCell, seqs: Sequence[ImuSequence], fixed_core: dict | None = None) -> dict[str, Any]:
+    """The model's scores on ``seqs``; with ``fixed_core`` (``{"sigma_v", "tau_v"}``) the network is bypassed."""
     t0 = time.perf_counter()
-    qs = predict(model, seqs)
+    if fixed_core is None:
+        qs = predict(model, seqs)
+    else:
+        qs = predict(model, seqs, fixed_sigma_v=fixed_core["sigma_v"], tau_v=fixed_core["tau_v"])
     seconds = time.perf_counter() - t0
     scores = [score(q, s) for q, s in zip(qs, seqs, strict=True)]
     return {"tilt_deg": float(np.mean([s["tilt_deg"] for s in scores])),

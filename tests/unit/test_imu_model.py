@@ -1,4 +1,4 @@
-"""The streaming attitude model: unit quaternions, causality, carried state, ONNX step, a tiny training run."""
+"""The streaming attitude model: unit quaternions, causality, carried state, the Kalman core, ONNX step, training."""
 
 from __future__ import annotations
 
@@ -53,15 +53,58 @@ def test_sequence_mode_is_the_streaming_step_repeated() -> None:
     for p in model.parameters():  # away from the initialisation, so every term matters
         p.add_(0.1 * torch.randn_like(p))
     acc, gyr, rate = _tensors(generate(4, SHORT))
-    whole, (h_s, q_s, i_s, buf_s) = model.run_sequence(acc, gyr, rate)
-    h, q, i, buf = model.initial_state(acc[:, 0])
+    whole, (h_s, q_s, i_s, p_s, buf_s) = model.run_sequence(acc, gyr, rate)
+    h, q, i, p, buf = model.initial_state(acc[:, 0])
     imu = torch.cat([acc, gyr], dim=-1)
     for t in range(imu.shape[1]):
-        q, h, i, buf = model(imu[:, t], rate, h, q, i, buf)
+        q, h, i, p, buf = model(imu[:, t], rate, h, q, i, p, buf)
     torch.testing.assert_close(whole[:, -1], q, atol=1e-5, rtol=0)
     torch.testing.assert_close(h_s, h, atol=1e-5, rtol=0)
-    torch.testing.assert_close(i_s, i, atol=1e-6, rtol=0)
+    torch.testing.assert_close(i_s, i, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(p_s, p, atol=1e-7, rtol=1e-4)
     assert torch.equal(buf_s, buf)
+
+
+def test_constant_matrices_are_the_written_algebra() -> None:
+    """The step's constant-matrix forms (fewer ONNX nodes) equal the readable functions they replace."""
+    from examples.imu_attitude import model as m
+
+    torch.manual_seed(2)
+    p, q = torch.randn(5, 4), torch.randn(5, 4)
+    torch.testing.assert_close(m._qmul(p, q), m.quat_mul(p, q), atol=1e-6, rtol=0)
+    u = m._normalise(q)
+    torch.testing.assert_close((u.unsqueeze(-1) * u.unsqueeze(-2)).flatten(-2) @ m._ROT,
+                               m.rotation_matrix(u).flatten(-2), atol=1e-6, rtol=0)
+    a, b = torch.randn(5, 3), torch.randn(5, 3)
+    torch.testing.assert_close(m._cross(a, b), torch.cross(a, b, dim=-1), atol=1e-6, rtol=0)
+    # Φ - I from the module doc's blocks: φ̇ = -R β, ḋ = -[f]×_xy φ, v̇ = -v/τ.
+    rot, f, dt, tau = m.rotation_matrix(u[:1])[0], torch.randn(3), 0.005, 0.3
+    a_mat = torch.zeros(10, 10)
+    a_mat[0:3, 3:6] = -rot
+    skew = torch.tensor([[0.0, -f[2], f[1]], [f[2], 0.0, -f[0]], [-f[1], f[0], 0.0]])
+    a_mat[8:10, 0:3] = -skew[:2]
+    a_mat[6, 6] = a_mat[7, 7] = -1 / tau
+    packed = torch.cat([-rot.flatten() * dt, f * dt, torch.tensor([-dt / tau])]) @ m._PHI
+    torch.testing.assert_close(packed.reshape(10, 10), a_mat * dt, atol=1e-7, rtol=0)
+
+
+@torch.no_grad()
+def test_kalman_core_learns_the_gyro_bias() -> None:
+    """No disturbance, a 0.4 °/s-class bias: the core's bias estimate converges where it is observable.
+
+    The accelerometer sees only the bias about horizontal axes (the vertical part only turns the
+    unobservable heading). Tilts here stay under 60°, so the body x and y axes are the well-observed ones;
+    body z is learned only through the tilt's variation, slowly.
+    """
+    model = build_model().eval()
+    cfg = replace(ImuConfig(duration_s=30.0, rate_hz=100.0), disturbance_std=0.0, gyro_bias_walk_dps_rts=0.0)
+    seq = generate(5, cfg)
+    acc, gyr, rate = _tensors(seq)
+    _, (_, _, i, _, _) = model.run_sequence(acc, gyr, rate)
+    true_bias = seq.meta["gyro_bias"][-1]
+    error = i[0, :3].double().numpy() - true_bias  # the estimate starts at 0, so the initial error is the bias
+    assert np.all(np.abs(error[:2]) < 0.1 * np.linalg.norm(true_bias)), (i[0, :3], true_bias)
+    assert np.linalg.norm(error) < 0.7 * np.linalg.norm(true_bias)
 
 
 @torch.no_grad()
@@ -93,32 +136,60 @@ def test_onnx_step_matches_torch_and_onnxruntime_target(tmp_path: Path) -> None:
     model = build_model().eval()
     bundle = export_bundle(model, tmp_path / "imu")
     assert bundle.manifest.metrics["onnx_max_abs_error"] < 1e-5
-    assert [s.name for s in bundle.manifest.inputs] == ["imu", "rate", "h", "q", "i", "buf"]
+    assert [s.name for s in bundle.manifest.inputs] == ["imu", "rate", "h", "q", "i", "p", "buf"]
     runner = open_runner(bundle, "onnxruntime")
     acc, gyr, rate = _tensors(generate(3, SHORT))
     with torch.no_grad():
         expected, _ = model.run_sequence(acc[:, :50], gyr[:, :50], rate)
-        h, q, i, buf = model.initial_state(acc[:, 0])
-    state = [h.numpy(), q.numpy(), i.numpy(), buf.numpy()]
+        state = [s.numpy() for s in model.initial_state(acc[:, 0])]
     for t in range(50):  # streaming through onnxruntime: one call per sample, state fed back
         imu = torch.cat([acc[:, t], gyr[:, t]], dim=-1).numpy()
-        q_out, h_out, i_out, buf_out = runner.run([imu, rate.numpy(), *state])
-        state = [h_out, q_out, i_out, buf_out]
+        q_out, *rest = runner.run([imu, rate.numpy(), *state])
+        state = [rest[0], q_out, *rest[1:]]
     np.testing.assert_allclose(q_out, expected[:, -1].numpy(), atol=1e-4)
+    # the batch axis is dynamic (TensorRT's batch profile uses it): three streams in one call
+    import onnxruntime as ort
+
+    from examples.imu_attitude.export import example_inputs
+
+    args = example_inputs(model, batch=3)
+    args = (args[0] + 0.1 * torch.randn(3, 6), *args[1:])
+    with torch.no_grad():
+        want = [t.numpy() for t in model(*args)]
+    session = ort.InferenceSession(str(bundle.main_file), providers=["CPUExecutionProvider"])
+    got = session.run(None, {i.name: a.numpy() for i, a in zip(session.get_inputs(), args, strict=True)})
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-5)
 
 
 def test_tiny_training_runs_and_caches(tmp_path: Path) -> None:
     from examples.imu_attitude.train import TrainConfig, load_or_train
 
-    cfg = TrainConfig(steps=3, batch=4, duration_s=4.0, chunk=50, warmup_s=1.0, rates_hz=(100.0,), select_every=2)
+    cfg = TrainConfig(steps=3, batch=4, duration_s=4.0, chunk=100, rates_hz=(100.0,), select_every=2, n_val=2,
+                      val_duration_s=6.0, c_grid=(0.5, 1.0), floor_grid=(0.1,), tau_grid=(0.3,),
+                      fixed_sigma_grid=(1.0,), imu=ImuConfig(rate_hz=100.0))
     model, meta = load_or_train(cfg, cache_dir=tmp_path)
     losses = [r["loss"] for r in meta["history"] if "loss" in r]
     assert meta["steps"] >= 1 and losses and np.all(np.isfinite(losses))
-    # model selection on the validation split: scored before training and every 2 steps, best kept
+    # model selection on the validation loss: scored before training and every 2 steps, best kept
     assert [c["step"] for c in meta["validation_curve"]][:2] == [0, 2]
-    assert meta["selected"]["best_val_tilt_deg"] == min(c["val_tilt_deg"] for c in meta["validation_curve"])
+    assert meta["selected"]["best_val_loss"] == min(c["val_loss"] for c in meta["validation_curve"])
+    # the tuned core travels in the state dict
+    assert meta["core"]["c"] in (0.5, 1.0) and float(model.kf[0]) == pytest.approx(meta["core"]["c"])
+    assert np.isfinite(meta["fixed_core"]["val_tilt_deg"])
     assert (tmp_path / f"model-{cfg.key()}.pt").is_file()
     again, meta2 = load_or_train(cfg, cache_dir=tmp_path)  # from the cache, same weights
     assert meta2["steps"] == meta["steps"]
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_disturbance_target_is_the_local_rms() -> None:
+    from examples.imu_attitude.train import TARGET_FLOOR, disturbance_target
+
+    seq = generate(6, SHORT)
+    lin = np.zeros_like(seq.meta["linear_acc_world"])
+    lin[:, 0] = 3.0  # constant 3 m/s² on one axis: RMS per axis sqrt(9 / 3)
+    seq.meta["linear_acc_world"] = lin
+    target = disturbance_target(seq, window_s=0.5)
+    np.testing.assert_allclose(target, np.log(np.sqrt(3.0) + TARGET_FLOOR), rtol=1e-6)
