@@ -37,13 +37,16 @@ def foundation(d: dict) -> str:
 
 
 def splitquant(d: dict) -> str:
-    rows = ["| model | FP32 | INT8 plain / split | INT4 plain / split | INT2 plain / split | INT2 gain |",
-            "|---|---|---|---|---|---|"]
-    for name, m in d.items():
-        if not isinstance(m, dict) or "fp32" not in m:
-            continue
+    models = {n: m for n, m in d.items() if isinstance(m, dict) and "fp32" in m}
+    others = [q for q in ("mse_bc", "awmse") if any(q in m for m in models.values())]
+    rows = ["| model | FP32 | INT8 plain / split | INT4 plain / split | INT2 plain / split | INT2 gain | "
+            + " | ".join(f"INT2 plain / split, `{q}`" for q in others) + " |",
+            "|---|---|---|---|---|---|" + "---|" * len(others)]
+    for name, m in models.items():
         cells = [f"{m[b]['plain']:.2f} / {m[b]['splitquant']:.2f}" for b in ("int8", "int4", "int2")]
-        rows.append(f"| {name} | {m['fp32']:.2f} | " + " | ".join(cells) + f" | {m['int2']['gain_points']:+.2f} |")
+        extra = [f"{m[q]['int2']['plain']:.2f} / {m[q]['int2']['splitquant']:.2f}" if q in m else "" for q in others]
+        rows.append(f"| {name} | {m['fp32']:.2f} | " + " | ".join(cells) + f" | {m['int2']['gain_points']:+.2f} | "
+                    + " | ".join(extra) + " |")
     return "\n".join(rows)
 
 

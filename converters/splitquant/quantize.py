@@ -5,12 +5,16 @@ Weight-only schemes, as in the SplitQuant paper (``q`` integers, ``s`` a per-out
 * ``asym-per-channel``: unsigned ``q in [0, 2^b - 1]`` with a zero point ``z``, ``w ~ s (q - z)``,
   ``s = (max - min) / (2^b - 1)`` over each row's range (widened to include 0). Not narrow range:
   INT2 has 4 levels, INT4 16.
-* ``sym-per-channel``: signed ``q``, ``w ~ s q``, ``s = max|w| / (2^(b-1) - 1)``; narrow range at
-  8 bits (``[-127, 127]``), full range below (so INT2 keeps 4 levels, not ternary).
+* ``sym-per-channel``: signed ``q``, ``w ~ s q``; narrow range at 8 bits (``[-127, 127]``,
+  ``s = max|w| / 127``), full range below (``s = max|w| / 2^(b-1)``, so INT2 keeps 4 levels, not ternary).
 * ``paper``: ``asym-per-channel`` below 8 bits, ``sym-per-channel`` at 8 bits.
 * ``*-mse`` variants (``paper-mse``, ``asym-per-channel-mse``, ``sym-per-channel-mse``): the same grids,
   but brevitas picks each scale (and zero point) to minimise ``||w - Q(w)||^2`` instead of spanning
   min..max, so an outlier is clipped rather than allowed to stretch the grid.
+* ``*-awmse`` variants (``paper-awmse``, ``asym-per-channel-awmse``, ``sym-per-channel-awmse``): the same
+  grids, with each channel's range chosen to minimise the *activation-weighted* error
+  ``sum_j E[u_j^2] (w_j - Q(w_j))^2`` (``u`` the layer's inputs on calibration data, so they need
+  ``calibration``); see ``ranges.py``. Still weight-only: the inputs only weigh the weight errors.
 
 Bias correction (any scheme, when calibration data is given): each layer's bias is shifted by the mean
 of ``(W - Q(W)) x`` over the calibration inputs, so quantisation no longer biases its outputs.
@@ -37,8 +41,10 @@ from neuroedge.converters.splitquant.layers import is_quantisable, require_quant
 
 SCHEMES = (
     "paper", "asym-per-channel", "sym-per-channel", "paper-mse", "asym-per-channel-mse", "sym-per-channel-mse",
-    "sym-per-tensor-act8",
+    "paper-awmse", "asym-per-channel-awmse", "sym-per-channel-awmse", "sym-per-tensor-act8",
 )
+# Schemes that choose ranges from the layers' inputs on calibration data.
+NEEDS_CALIBRATION = ("paper-awmse", "asym-per-channel-awmse", "sym-per-channel-awmse", "sym-per-tensor-act8")
 MIN_BITS, MAX_BITS = 2, 8
 
 
@@ -51,7 +57,7 @@ def check_bits(bits: int) -> int:
 def resolve_scheme(bits: int, scheme: str) -> str:
     if scheme not in SCHEMES:
         raise ValueError(f"splitquant: unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
-    if scheme in ("paper", "paper-mse"):
+    if scheme in ("paper", "paper-mse", "paper-awmse"):
         return ("sym-per-channel" if bits == 8 else "asym-per-channel") + scheme[len("paper"):]
     return scheme
 
@@ -74,7 +80,7 @@ def weight_quantizer(bits: int, scheme: str) -> type:
         "sym-per-channel": Int8WeightPerChannelFloat,
         "sym-per-channel-mse": Int8WeightPerChannelFloatMSE,
         "sym-per-tensor-act8": Int8WeightPerTensorFloat,
-    }[scheme]
+    }[scheme.removesuffix("-awmse")]  # awmse: min/max grids over weights already clipped to their ranges
     attrs: dict[str, Any] = {"bit_width": bits}
     if not scheme.startswith("asym"):
         attrs["narrow_range"] = bits == 8
@@ -126,7 +132,7 @@ def quantize_weights(
 ) -> nn.Module:
     """A brevitas copy of ``model`` with every Linear/Conv1d/Conv2d quantised; ``model`` is untouched.
 
-    ``scheme`` is one of ``SCHEMES``; ``sym-per-tensor-act8`` needs ``calibration`` (a batch of inputs).
+    ``scheme`` is one of ``SCHEMES``; ``NEEDS_CALIBRATION`` schemes need ``calibration`` (a batch of inputs).
     Given ``calibration``, activation scales are calibrated on it (act8) and, unless ``bias_correction`` is
     False, each layer's bias absorbs the mean output error its quantised weights cause on it (any scheme).
     Layers brevitas cannot quantise are named in a warning and left in float. ``mode="graph"`` uses
@@ -136,11 +142,17 @@ def quantize_weights(
         raise TypeError(f"quantize_weights needs a torch.nn.Module, got {type(model).__name__}")
     check_bits(bits)
     resolved = resolve_scheme(bits, scheme)
-    if resolved == "sym-per-tensor-act8" and calibration is None:
-        raise ValueError("splitquant: scheme 'sym-per-tensor-act8' needs calibration data to set its scales")
-    _, opaque = require_quantisable(model)
+    if scheme in NEEDS_CALIBRATION and calibration is None:
+        raise ValueError(f"splitquant: scheme {scheme!r} needs calibration data to set its scales")
+    names, opaque = require_quantisable(model)
     skip = [name for name, _ in opaque]
     qmodel = copy.deepcopy(model).eval()
+    if resolved.endswith("-awmse"):
+        from neuroedge.converters.splitquant.layers import get_module
+        from neuroedge.converters.splitquant.ranges import clip_to_best_ranges
+
+        layers = {n: get_module(qmodel, n) for n in names}
+        clip_to_best_ranges(qmodel, layers, calibration, bits, symmetric=resolved.startswith("sym"))
     cmap = layer_map(bits, resolved)
     if mode == "layerwise":
         from brevitas.graph.quantize import layerwise_quantize
