@@ -10,6 +10,9 @@ Networks: the gesture CNN on the synthetic DVS gesture set's held-out subjects (
 * Accuracy at T timesteps: the run is T + depth steps (one step of pipeline delay per synaptic
   layer), the readout is the output layer's spike count + v / threshold. One run of 256 + depth
   steps gives every shorter T, since the input encoding of a shorter run is a prefix of it.
+* Fidelity: ``fixed_dnn_agreement`` is how often the fixed-point SNN picks the DNN's class, right
+  or wrong, at each T; the per-layer report compares rates with activations (see
+  ``neuroedge.converters.snn.report``).
 * Fast vs Lava: the same network and the same input spikes, in one run; every layer's spikes
   are compared. samples/s: Lava per sample after its first (compile) sample; snn-fast batched.
 * Energy: synaptic operations per sample x 23.6 pJ (Davies et al. 2018).
@@ -47,10 +50,13 @@ def say(msg: str) -> None:
     print(f"[snn bench] {msg}", flush=True)
 
 
-def dnn_accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+def dnn_predictions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
-        pred = torch.cat([model(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)]).argmax(1)
-    return float((pred.numpy() == y).mean() * 100)
+        return torch.cat([model(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)]).argmax(1).numpy()
+
+
+def dnn_accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    return float((dnn_predictions(model, x) == y).mean() * 100)
 
 
 def load_digits() -> tuple[str, torch.nn.Module, np.ndarray, np.ndarray, np.ndarray]:
@@ -85,7 +91,7 @@ def load_gesture() -> tuple[str, torch.nn.Module, np.ndarray, np.ndarray, np.nda
     return "gesture_cnn", model, x_cal, test.x, test.y
 
 
-def accuracy_sweep(conv: Conversion, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def accuracy_sweep(conv: Conversion, x: np.ndarray, y: np.ndarray, dnn_pred: np.ndarray) -> dict[str, Any]:
     net = conv.network
     steps = max(TIMESTEPS) + net.depth
     at = tuple(t + net.depth for t in TIMESTEPS)
@@ -95,8 +101,12 @@ def accuracy_sweep(conv: Conversion, x: np.ndarray, y: np.ndarray) -> dict[str, 
     _, _, float_at = simulate_float(conv.float_layers, x, conv.input_scale, steps, readout_at=at)
     fixed = {t: float((res.readout_at[t + net.depth].argmax(1) == y).mean() * 100) for t in TIMESTEPS}
     flt = {t: float((float_at[t + net.depth].argmax(1) == y).mean() * 100) for t in TIMESTEPS}
-    rows = layer_report(conv.float_layers, conv.input_scale, x, res.counts, res.readout, max(TIMESTEPS))
-    return {"fixed": fixed, "float": flt, "result": res, "layer_report": rows, "fast_s": fast_s}
+    # Fidelity: how often the fixed-point SNN picks the DNN's class (right or wrong); more sensitive than
+    # the accuracy gap, where flips in both directions partly cancel.
+    agree = {t: float((res.readout_at[t + net.depth].argmax(1) == dnn_pred).mean() * 100) for t in TIMESTEPS}
+    rows = layer_report(conv.float_layers, conv.input_scale, x, res.counts, res.readout, max(TIMESTEPS),
+                        steps_run=steps)
+    return {"fixed": fixed, "float": flt, "agree": agree, "result": res, "layer_report": rows, "fast_s": fast_s}
 
 
 def lava_vs_fast(conv: Conversion, x: np.ndarray, samples: int, timesteps: int) -> dict[str, Any]:
@@ -197,10 +207,11 @@ def main() -> None:
     for name, model, x_tr, x_te, y_te in sources:
         say(f"{name}: converting (calibration on {min(len(x_tr), 1000)} training inputs)")
         conv = convert_model(model, x_tr[:1000])
-        dnn = dnn_accuracy(model, x_te, y_te)
+        dnn_pred = dnn_predictions(model, x_te)
+        dnn = float((dnn_pred == y_te).mean() * 100)
         say(f"{name}: DNN {dnn:.2f}%; simulating {len(x_te)} test samples at up to {max(TIMESTEPS)} steps")
-        sweep = accuracy_sweep(conv, x_te, y_te)
-        say(f"{name}: fixed {sweep['fixed']}  float {sweep['float']}")
+        sweep = accuracy_sweep(conv, x_te, y_te, dnn_pred)
+        say(f"{name}: fixed {sweep['fixed']}  float {sweep['float']}  agreement with DNN {sweep['agree']}")
         print(format_report(sweep["layer_report"]))
         nets[name] = {"conv": conv, "dnn": dnn, **sweep, "n_test": len(x_te)}
 
@@ -246,6 +257,7 @@ def main() -> None:
         "lava": lava or None,
         "networks": {
             k: {"dnn_accuracy": v["dnn"], "fixed_accuracy": v["fixed"], "float_accuracy": v["float"],
+                "fixed_dnn_agreement": v["agree"],
                 "n_test": v["n_test"], "layer_report": v["layer_report"],
                 "fast_sweep_seconds": v["fast_s"], "loihi1_cores": core_report(v["conv"].network)["loihi1_cores"]}
             for k, v in nets.items()
