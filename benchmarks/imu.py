@@ -30,11 +30,11 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from examples.imu_attitude.evaluate import latency, score_filters, score_model, tune_all  # noqa: E402
-from examples.imu_attitude.train import TrainConfig, load_or_train  # noqa: E402
-from neuroedge import quaternion as quat  # noqa: E402
 from neuroedge.bench import BenchConfig  # noqa: E402
-from neuroedge.data.imu import ImuConfig, generate_split  # noqa: E402
+from neuroedge.imu import quaternion as quat  # noqa: E402
+from neuroedge.imu.evaluate import latency, score_filters, score_model, tune_all  # noqa: E402
+from neuroedge.imu.families import ImuConfig, generate_split  # noqa: E402
+from neuroedge.imu.train import TrainConfig, load_or_train  # noqa: E402
 from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
 
 N_VAL, N_TEST, N_OOD = 3, 6, 4
@@ -125,7 +125,7 @@ def main() -> None:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     seq0 = test[0]
     q_madg = results["test"]["filters"]["madgwick"]
-    from examples.imu_attitude.baselines import BASELINES
+    from neuroedge.imu.baselines import BASELINES
 
     plot_errors(seq0, results["test"]["model"]["q"][0], BASELINES["madgwick"].run(seq0, **q_madg["tuned_params"]),
                 "Madgwick", RESULTS_DIR / "imu_error_over_time.png")

@@ -137,21 +137,6 @@ def sweep(d: dict) -> str:
     return "\n".join(rows)
 
 
-def imu_window(d: dict) -> str:
-    rows = ["| window | samples at 200 Hz | tilt error, test | at 100 Hz (unseen) | at 4 m/s² | ORT p50 | torch p50 |",
-            "|---|---|---|---|---|---|---|"]
-    for name, v in d.get("variants", {}).items():
-        rows.append(f"| {name} | {v['window_samples']} | {v['model_tilt_error_deg']:.2f}° | "
-                    f"{v['model_tilt_error_deg_ood_100hz']:.2f}° | {v['model_tilt_error_deg_ood_4ms2']:.2f}° | "
-                    f"{v['model_latency_ms_p50']:.3f} ms | {v['torch_latency_ms_p50']:.3f} ms |")
-    rows.append("")
-    rows.append(f"Streaming model {d['streaming_model_tilt_error_deg']:.2f}°, best tuned filter "
-                f"({d['best_classical_filter']}) {d['best_classical_tilt_error_deg']:.2f}° on the same test "
-                f"sequences (from imu.json). Scored every {d['scoring']['every_nth_label']}th label after "
-                f"{d['scoring']['warmup_s']:.0f} s.")
-    return "\n".join(rows)
-
-
 def gesture_deploy(d: dict) -> str:
     acc, lat, trt = d["accuracy"], d["latency"], d["tensorrt"]
     variants = lat["variants"]
@@ -177,7 +162,7 @@ def gesture_deploy(d: dict) -> str:
 
 TABLES: dict[str, Callable[[dict], str]] = {
     "foundation": foundation, "splitquant": splitquant, "snn": snn, "mcu": mcu, "imu": imu, "sweep": sweep,
-    "gesture_deploy": gesture_deploy, "imu_window": imu_window,
+    "gesture_deploy": gesture_deploy,
 }
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["foundation", "splitquant", "snn", "mcu", "imu", "imu_window", "gesture_deploy", "sweep"]
+ORDER = ["foundation", "splitquant", "snn", "mcu", "imu", "gesture_deploy", "sweep"]
 # Arguments the README's figures were made with (Lava is ~1.4 s per timestep here, so few samples).
 ARGS = {"snn": ["--lava-samples", "2", "--lava-timesteps", "16"]}
 

@@ -21,10 +21,10 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from examples.imu_attitude.evaluate import latency, score_filters, score_model, tune_all  # noqa: E402
-from examples.imu_attitude.train import TrainConfig, load_or_train  # noqa: E402
 from neuroedge.bench import BenchConfig  # noqa: E402
-from neuroedge.data.imu import ImuConfig, generate_split  # noqa: E402
+from neuroedge.imu.evaluate import latency, score_filters, score_model, tune_all  # noqa: E402
+from neuroedge.imu.families import ImuConfig, generate_split  # noqa: E402
+from neuroedge.imu.train import TrainConfig, load_or_train  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         with loopback_sshd() as options:
             runner = open_runner(lat["bundle"], "jetson",
                                  {**options, "remote_python": sys.executable, "backend": "onnxruntime"})
-            from examples.imu_attitude.export import example_inputs
+            from neuroedge.imu.export import example_inputs
 
             try:
                 report = runner.benchmark([a.numpy() for a in example_inputs(model)],

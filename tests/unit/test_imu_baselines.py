@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from examples.imu_attitude.baselines import BASELINES, Baseline, evaluate, tune
-from neuroedge.data.imu import ImuConfig, generate
+from neuroedge.imu.baselines import BASELINES, Baseline, evaluate, tune
+from neuroedge.imu.families import ImuConfig, generate
 
 CLEAN = replace(ImuConfig(duration_s=8.0, rate_hz=100.0), disturbance_std=0.0, gyro_bias_dps=0.0,
                 gyro_bias_walk_dps_rts=0.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroedge import quaternion as quat
-from neuroedge.data.imu import (
+from neuroedge.imu import quaternion as quat
+from neuroedge.imu.families import (
     CSV_COLUMNS,
     ImuConfig,
     ImuDataError,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from examples.imu_attitude.model import build_model, tilt_loss
-from neuroedge.data.imu import ImuConfig, generate
+from neuroedge.imu.families import ImuConfig, generate
+from neuroedge.imu.model import build_model, tilt_loss
 
 SHORT = ImuConfig(duration_s=2.0, rate_hz=100.0)
 
@@ -67,7 +67,7 @@ def test_sequence_mode_is_the_streaming_step_repeated() -> None:
 
 def test_constant_matrices_are_the_written_algebra() -> None:
     """The step's constant-matrix forms (fewer ONNX nodes) equal the readable functions they replace."""
-    from examples.imu_attitude import model as m
+    from neuroedge.imu import model as m
 
     torch.manual_seed(2)
     p, q = torch.randn(5, 4), torch.randn(5, 4)
@@ -115,7 +115,7 @@ def test_untrained_cell_tracks_clean_motion() -> None:
     seq = generate(2, clean)
     acc, gyr, rate = _tensors(seq)
     q, _ = model.run_sequence(acc, gyr, rate)
-    from neuroedge import quaternion as quat
+    from neuroedge.imu import quaternion as quat
 
     assert float(np.mean(quat.tilt_error_deg(q[0].double().numpy(), seq.q))) < 0.5
 
@@ -130,7 +130,7 @@ def test_tilt_loss_is_tilt_squared() -> None:
 
 
 def test_onnx_step_matches_torch_and_onnxruntime_target(tmp_path: Path) -> None:
-    from examples.imu_attitude.export import export_bundle
+    from neuroedge.imu.export import export_bundle
     from neuroedge.registry import open_runner
 
     model = build_model().eval()
@@ -150,7 +150,7 @@ def test_onnx_step_matches_torch_and_onnxruntime_target(tmp_path: Path) -> None:
     # the batch axis is dynamic (TensorRT's batch profile uses it): three streams in one call
     import onnxruntime as ort
 
-    from examples.imu_attitude.export import example_inputs
+    from neuroedge.imu.export import example_inputs
 
     args = example_inputs(model, batch=3)
     args = (args[0] + 0.1 * torch.randn(3, 6), *args[1:])
@@ -163,7 +163,7 @@ def test_onnx_step_matches_torch_and_onnxruntime_target(tmp_path: Path) -> None:
 
 
 def test_tiny_training_runs_and_caches(tmp_path: Path) -> None:
-    from examples.imu_attitude.train import TrainConfig, load_or_train
+    from neuroedge.imu.train import TrainConfig, load_or_train
 
     cfg = TrainConfig(steps=3, batch=4, duration_s=4.0, chunk=100, rates_hz=(100.0,), select_every=2, n_val=2,
                       val_duration_s=6.0, c_grid=(0.5, 1.0), floor_grid=(0.1,), tau_grid=(0.3,),
@@ -185,7 +185,7 @@ def test_tiny_training_runs_and_caches(tmp_path: Path) -> None:
 
 
 def test_disturbance_target_is_the_local_rms() -> None:
-    from examples.imu_attitude.train import TARGET_FLOOR, disturbance_target
+    from neuroedge.imu.train import TARGET_FLOOR, disturbance_target
 
     seq = generate(6, SHORT)
     lin = np.zeros_like(seq.meta["linear_acc_world"])

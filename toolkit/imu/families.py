@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroedge import quaternion as quat
+from neuroedge.imu import quaternion as quat
 
 GRAVITY = 9.81
 DISTURBANCE_MODELS = ("bounded_velocity", "lowpass")

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from neuroedge import quaternion as quat
-from neuroedge.data.imu import GRAVITY, ImuSequence
+from neuroedge.imu import quaternion as quat
+from neuroedge.imu.families import GRAVITY, ImuSequence
 
 WARMUP_S = 5.0  # every method (filters and model) is scored after this, so start-up transients do not count
 

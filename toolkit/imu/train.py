@@ -27,7 +27,6 @@ import hashlib
 import itertools
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,12 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):  # run as a script from the repo root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from examples.imu_attitude.baselines import score  # noqa: E402
-from examples.imu_attitude.model import MODEL_VERSION, AttitudeCell, build_model  # noqa: E402
-from neuroedge.data.imu import ImuConfig, ImuSequence, generate, generate_split  # noqa: E402
+from neuroedge.imu.baselines import score
+from neuroedge.imu.families import ImuConfig, ImuSequence, generate, generate_split
+from neuroedge.imu.model import MODEL_VERSION, AttitudeCell, build_model
 
 CACHE_DIR = Path(".cache/imu_attitude")
 TRAIN_SEED_BASE = 0  # training uses seeds [0, 100000); validation and test splits start at 100000 / 200000

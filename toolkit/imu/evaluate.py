@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from examples.imu_attitude.baselines import BASELINES, evaluate, score, tune
-from examples.imu_attitude.export import example_inputs, export_bundle
-from examples.imu_attitude.model import AttitudeCell
-from examples.imu_attitude.train import predict
 from neuroedge.bench import BenchConfig, time_callable
-from neuroedge.data.imu import ImuSequence
+from neuroedge.imu.baselines import BASELINES, evaluate, score, tune
+from neuroedge.imu.export import example_inputs, export_bundle
+from neuroedge.imu.families import ImuSequence
+from neuroedge.imu.model import AttitudeCell
+from neuroedge.imu.train import predict
 
 
 def tune_all(val: Sequence[ImuSequence], names: Sequence[str] | None = None,

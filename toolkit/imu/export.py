@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from examples.imu_attitude.model import INPUT_NAMES, OUTPUT_NAMES, AttitudeCell
 from neuroedge.bundle import Bundle, ChainStep, Manifest, TensorSpec, save
+from neuroedge.imu.model import INPUT_NAMES, OUTPUT_NAMES, AttitudeCell
 
 EXPORTER = "imu-attitude-export"
 VERSION = "0.1.0"

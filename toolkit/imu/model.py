@@ -307,5 +307,5 @@ def tilt_loss(q_est: torch.Tensor, q_true: torch.Tensor) -> torch.Tensor:
 
 
 def build_model(hidden: int = 32, kernel: int = 8, channels: int = 4) -> AttitudeCell:
-    """Factory for ``neuroedge convert export-onnx examples.imu_attitude.model:build_model``."""
+    """Factory for ``neuroedge convert export-onnx neuroedge.imu.model:build_model``."""
     return AttitudeCell(hidden=hidden, kernel=kernel, channels=channels)
