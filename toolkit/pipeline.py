@@ -259,11 +259,14 @@ def model_bytes(bundle: Any) -> int:
 
 def measure(config: dict[str, Any], bundle: Any,
             bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
-            accuracy: bool = True, latency: bool = True, keep: dict[str, Any] | None = None) -> dict[str, Any]:
+            accuracy: bool = True, latency: bool = True, keep: dict[str, Any] | None = None,
+            bracket: Callable[[Callable[[], Any]], tuple[Any, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Accuracy on the config's data and latency on its target (the benchmark inside ``bench_slot``).
 
     ``keep``: a runner already open on this bundle in ``keep["runner"]`` is used; the one used is left
     open there instead of being closed (a sweep evaluates, then benchmarks later, without reopening).
+    ``bracket(bench) -> (report, probe)``: runs the benchmark between reference probes, inside the
+    slot (a sweep's ``neuroedge.sweep.probe``); its record is kept as ``result["probe"]``.
     """
     target = config.get("target", {})
     summary: dict[str, Any] = {"model_bytes": model_bytes(bundle)}
@@ -281,18 +284,23 @@ def measure(config: dict[str, Any], bundle: Any,
             return result
         b = config.get("bench", {})
         bench_cfg = BenchConfig(iterations=int(b.get("iterations", 1000)), warmup=int(b.get("warmup", 100)),
-                                min_duration_s=float(b.get("min_duration_s", 1.0)))
+                                min_duration_s=float(b.get("min_duration_s", 1.0)), warn=False,
+                                ).for_target(registry.get_target(target["name"]).bench_rounds)
         rng = np.random.default_rng(0)
         inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
         slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
         with slot:
             t0 = time.time()
-            report = runner.benchmark(inputs, bench_cfg)
+            if bracket is None:
+                report = runner.benchmark(inputs, bench_cfg)
+            else:
+                report, result["probe"] = bracket(lambda: runner.benchmark(inputs, bench_cfg))
             result["bench_window"] = [t0, time.time()]
         result["latency"] = report.to_json(include_samples=False)
         result["p50_ms"] = report.p50_ms
         summary["target"] = target["name"]
         summary["p50_us"] = round(report.p50_ms * 1000, 2)
+        summary["p50_spread_pct"] = result["latency"]["p50_spread_pct"]
         result["resources"] = runner.resources()
     finally:
         if keep is not None:
