@@ -3,30 +3,34 @@
     .venv/bin/python benchmarks/foundation.py [--rounds 5] [--iterations 3000]
 
 Writes benchmarks/results/foundation.json and foundation.png. The machine is shared and noisy, so
-the three variants run interleaved, in rounds, and each p50 is over all of its rounds' samples.
-All three use the same thread count (the target's choice for the model: 1 for these small ones).
+the three variants run interleaved, in rounds (``neuroedge.bench.interleaved_rounds``), and each p50
+is over all of its rounds' samples; ``p50_spread_pct`` is the spread of the round p50s (MAD, % of the
+p50), the harness's own noise estimate. All three use the same thread count (the target's choice for
+the model: 1 for these small ones).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import (
+    RESULTS_DIR,
+    compare_interleaved,
+    example,
+    pyplot,
+    round_summary,
+    save_figure,
+    write_results,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from examples.digits.models import INPUT_SHAPES  # noqa: E402
-from examples.digits.train import ensure_trained  # noqa: E402
-from neuroedge.bench import BenchConfig, harness_overhead_us, host_info  # noqa: E402
-from neuroedge.converters.export_onnx import CONVERTER, ExportParams  # noqa: E402
-from neuroedge.registry import open_runner  # noqa: E402
-from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
-from neuroedge.targets.onnxruntime import bind_for_benchmark, session_options  # noqa: E402
+from neuroedge import registry
+from neuroedge.bench import BenchConfig, harness_overhead_us, host_info
+from neuroedge.registry import open_runner
+from neuroedge.targets.onnxruntime import bind_for_benchmark, session_options
 
 
 def bare_loop(onnx_path: Path, threads: int, x: np.ndarray, iterations: int, warmup: int) -> np.ndarray:
@@ -48,21 +52,23 @@ def bare_loop(onnx_path: Path, threads: int, x: np.ndarray, iterations: int, war
 
 
 def bench_model(name: str, workdir: Path, rounds: int, iterations: int) -> dict:
-    weights = ensure_trained(name, REPO / ".cache" / "digits")
-    bundle = CONVERTER.convert(f"examples.digits.models:{name}",
-                               ExportParams(input_shape=INPUT_SHAPES[name], weights=str(weights)),
-                               workdir / name, force=True)
-    x = np.random.default_rng(0).random(INPUT_SHAPES[name], dtype=np.float32)
+    shapes = example("examples.digits.models:INPUT_SHAPES")
+    weights = example("examples.digits.train:ensure_trained")(name, Path(".cache") / "digits")
+    bundle = registry.get_converter("export-onnx")(
+        f"examples.digits.models:{name}", {"input_shape": list(shapes[name]), "weights": str(weights)},
+        workdir / name, True)
+    x = np.random.default_rng(0).random(shapes[name], dtype=np.float32)
     ort_runner = open_runner(bundle, "onnxruntime")
     torch_runner = open_runner(bundle, "torch", {"threads": ort_runner.threads})
-    cfg = BenchConfig(iterations=iterations, warmup=200, min_duration_s=0.0, progress=False)
-    samples: dict[str, list[np.ndarray]] = {"onnxruntime": [], "bare": [], "torch": []}
-    for _ in range(rounds):
-        samples["onnxruntime"].append(ort_runner.benchmark([x], cfg).samples_ms)
-        samples["bare"].append(bare_loop(bundle.main_file, ort_runner.threads, x, iterations, 200))
-        samples["torch"].append(torch_runner.benchmark([x], cfg).samples_ms)
-    p50 = {k: float(np.percentile(np.concatenate(v), 50)) for k, v in samples.items()}
-    target_report = ort_runner.benchmark([x], cfg)
+    # One round per call: the rounds are interleaved across the three variants below.
+    cfg = BenchConfig(iterations=iterations, warmup=200, min_duration_s=0.0, progress=False, rounds=1)
+    reports = compare_interleaved({
+        "onnxruntime": lambda: ort_runner.benchmark([x], cfg),
+        "bare": lambda: bare_loop(bundle.main_file, ort_runner.threads, x, iterations, 200),
+        "torch": lambda: torch_runner.benchmark([x], cfg),
+    }, rounds)
+    p50 = {k: r.p50_ms for k, r in reports.items()}
+    ort = reports["onnxruntime"]
     return {
         "onnxruntime_p50_ms": p50["onnxruntime"],
         "bare_onnxruntime_p50_ms": p50["bare"],
@@ -70,20 +76,19 @@ def bench_model(name: str, workdir: Path, rounds: int, iterations: int) -> dict:
         "speedup_vs_torch": p50["torch"] / p50["onnxruntime"],
         "target_minus_bare_us": (p50["onnxruntime"] - p50["bare"]) * 1000,
         "target_vs_bare_ratio": p50["onnxruntime"] / p50["bare"],
+        "p50_spread_pct": ort.p50_spread_pct,
+        "unstable": ort.unstable,
+        "rounds_by_variant": {k: round_summary(r) for k, r in reports.items()},
         "threads": ort_runner.threads,
         "onnxruntime_settings": ort_runner.settings(),
         "torch_settings": torch_runner.settings(),
-        "onnxruntime_report": target_report.to_json(include_samples=False),
+        "onnxruntime_report": ort.to_json(include_samples=False),
         "max_abs_diff_ort_vs_torch": float(np.abs(ort_runner.run([x])[0] - torch_runner.run([x])[0]).max()),
     }
 
 
 def plot(models: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(models)
     keys = [("torch_p50_ms", "torch eager"), ("bare_onnxruntime_p50_ms", "bare ORT loop"),
             ("onnxruntime_p50_ms", "neuroedge onnxruntime")]
@@ -97,9 +102,7 @@ def plot(models: dict, path: Path) -> None:
     ax.set_ylabel("p50 latency, batch 1 (µs)")
     ax.set_title("Batch-1 CPU latency (same threads, interleaved rounds)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -129,10 +132,12 @@ def main() -> None:
     }
     path = write_results("foundation", data)
     plot(models, RESULTS_DIR / "foundation.png")
-    print(f"{'model':12s} {'ORT target':>11s} {'bare ORT':>9s} {'torch':>9s} {'speedup':>8s} {'target-bare':>12s}")
+    print(f"{'model':12s} {'ORT target':>11s} {'bare ORT':>9s} {'torch':>9s} {'speedup':>8s} {'target-bare':>12s}"
+          f" {'spread':>7s}")
     for name, m in models.items():
         print(f"{name:12s} {m['onnxruntime_p50_ms'] * 1000:9.2f}µs {m['bare_onnxruntime_p50_ms'] * 1000:7.2f}µs "
-              f"{m['torch_p50_ms'] * 1000:7.2f}µs {m['speedup_vs_torch']:7.2f}x {m['target_minus_bare_us']:+10.2f}µs")
+              f"{m['torch_p50_ms'] * 1000:7.2f}µs {m['speedup_vs_torch']:7.2f}x {m['target_minus_bare_us']:+10.2f}µs"
+              f" {m['p50_spread_pct']:6.2f}%{'  (unstable)' if m['unstable'] else ''}")
     print(f"harness overhead: {overhead:.3f} µs/iteration -> {path}")
 
 
