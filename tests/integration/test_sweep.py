@@ -221,5 +221,9 @@ def test_a_point_built_before_a_kill_is_only_benchmarked(tmp_path: Path, weights
     assert sorted(res["ran"]) == sorted(built)
     for key, rec in res["records"].items():
         assert rec["status"] == "ok" and rec["p50_ms"] > 0
+        # Each CPU benchmark is bracketed by the reference probe (onnxruntime, same threads, same slot).
+        probe = rec["probe"]
+        assert probe["probe_before_p50_ms"] > 0 and probe["probe_after_p50_ms"] > 0 and 0 <= probe["remeasured"] <= 2
+        assert rec["p50_relative"] == pytest.approx(rec["p50_ms"] / probe["probe_p50_ms"])
         assert rec["accuracy"] == built[key]["accuracy"] and rec["start"] == built[key]["start"]
         assert Path(rec["bundle"]).stat().st_mtime_ns == bundles[key], "the point was compiled again"

@@ -1,0 +1,98 @@
+"""The sweep's reference probe: bracketing, sharing between neighbours, and the re-measure rule."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuroedge.bench import LatencyReport
+from neuroedge.sweep.probe import PROBE_BENCH, PROBE_INPUT, Bracket, probe_bundle, probe_plan
+
+
+class Machine:
+    """A machine whose speed factor the probe and the benchmark both see; the point can change it mid-way."""
+
+    def __init__(self) -> None:
+        self.factor = 1.0
+        self.probes = 0
+
+    def probe(self) -> float:
+        self.probes += 1
+        return 0.010 * self.factor  # the probe graph: 10 µs at full speed
+
+    def point(self, slow_down_on: set[int], factor: float = 2.0) -> object:
+        calls = {"n": 0}
+
+        def bench() -> LatencyReport:
+            calls["n"] += 1
+            p50 = 0.030 * self.factor
+            if calls["n"] in slow_down_on:  # the machine slows down half-way through this measurement
+                self.factor *= factor
+                p50 = (0.030 + 0.030 * self.factor) / 2
+            return LatencyReport("fake", np.full(10, p50), 0)
+
+        bench.calls = calls  # type: ignore[attr-defined]
+        return bench
+
+
+def test_steady_point_is_bracketed_once_and_made_relative(tmp_path: Path) -> None:
+    m = Machine()
+    bracket = Bracket(m.probe, tmp_path / "last.json", key="k")
+    report, rec = bracket(m.point(set()))
+    assert m.probes == 2 and rec["remeasured"] == 0 and rec["steady"]
+    assert rec["relative_p50"] == pytest.approx(3.0) and rec["probe_p50_ms"] == pytest.approx(0.010)
+
+
+def test_a_point_slowing_down_midway_is_measured_again_and_marked(tmp_path: Path) -> None:
+    m = Machine()
+    bench = m.point({1})  # the first measurement straddles a 2x slow-down; the second is steady
+    report, rec = Bracket(m.probe, None, key="k")(bench)
+    assert bench.calls["n"] == 2 and rec["remeasured"] == 1 and rec["steady"]
+    assert rec["probe_change_pct"][0] == pytest.approx(100.0) and rec["probe_change_pct"][1] == 0.0
+    # Measured again at the new speed: the relative figure is the same as on a steady machine.
+    assert rec["relative_p50"] == pytest.approx(3.0)
+
+
+def test_a_machine_that_keeps_changing_gets_two_retries_then_is_marked_unsteady(tmp_path: Path) -> None:
+    m = Machine()
+    bench = m.point({1, 2, 3}, factor=1.5)
+    _, rec = Bracket(m.probe, None, key="k")(bench)
+    assert bench.calls["n"] == 3 and rec["remeasured"] == 2 and rec["steady"] is False
+
+
+def test_neighbouring_points_share_a_probe_within_the_window(tmp_path: Path) -> None:
+    m = Machine()
+    share = tmp_path / "probe-last.json"
+    Bracket(m.probe, share, key="k")(m.point(set()))
+    _, rec = Bracket(m.probe, share, key="k")(m.point(set()))
+    assert m.probes == 3 and rec["shared_before"]  # 2 for the first point, 1 (after) for the second
+    _, rec = Bracket(m.probe, share, key="other settings")(m.point(set()))
+    assert m.probes == 5 and not rec["shared_before"]
+    _, rec = Bracket(m.probe, share, key="other settings", share_window_s=0.0)(
+        (time.sleep(0.01), m.point(set()))[1])
+    assert m.probes == 7 and not rec["shared_before"]
+
+
+def test_probe_plan_per_target() -> None:
+    assert probe_plan("onnxruntime", {"threads": 2}) == ("onnxruntime", {"threads": 2})
+    # Every CPU point gets the same yardstick: the probe in onnxruntime at the point's thread count.
+    assert probe_plan("torch", {"threads": 1}) == ("onnxruntime", {"threads": 1})
+    assert probe_plan("onnxruntime", {"threads": 2, "disable_quant_qdq": True}) == ("onnxruntime", {"threads": 2})
+    why = probe_plan("mcu", {"device": "host://"})
+    assert isinstance(why, str) and why.startswith("no probe") and "mcu" in why
+
+
+def test_the_real_probe_is_short(tmp_path: Path) -> None:
+    from neuroedge.registry import open_runner
+
+    runner = open_runner(probe_bundle(tmp_path), "onnxruntime", {"threads": 1})
+    try:
+        rep = runner.benchmark([PROBE_INPUT], PROBE_BENCH)
+    finally:
+        runner.close()
+    assert rep.iterations >= PROBE_BENCH.iterations and 0 < rep.p50_ms < 1.0
+    assert rep.samples_ms.sum() <= 50.0, "the probe must time at most 50 ms"
+    assert probe_bundle(tmp_path).path == (tmp_path / "probe-v1")  # built once, then reused
