@@ -5,7 +5,9 @@
 Writes benchmarks/results/sweep.json and sweep_pareto.png. The grid is the digits MLP through
 SplitQuant (bits x split x target) when the splitquant converter is installed, else export-onnx
 variants. Benchmarks are serialised by the per-node bench slot, so the parallel speedup comes from
-compiling and evaluating in parallel; latency drift compares each point's p50 with the serial run.
+compiling and evaluating in parallel; latency drift compares each point's p50 with the serial run,
+both raw and relative to the reference probe (``neuroedge.sweep.probe``) that brackets every CPU
+benchmark: a slow spell of the machine slows the probe and the point alike and cancels out.
 """
 
 from __future__ import annotations
@@ -22,15 +24,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.chdir(REPO)
+from common import REPO, RESULTS_DIR, example, write_results
 
-from examples.digits.train import ensure_trained  # noqa: E402
-from neuroedge import registry  # noqa: E402
-from neuroedge.pipeline import load_config  # noqa: E402
-from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
-from neuroedge.sweep import parse_grid, read_results, sweep  # noqa: E402
+from neuroedge import registry
+from neuroedge.pipeline import load_config
+from neuroedge.sweep import parse_grid, read_results, sweep
 
 SPLITQUANT_CONFIG = REPO / "examples" / "sweep" / "digits_splitquant.toml"
 SPLITQUANT_GRID = ["splitquant.bits=2,4,8", "splitquant.split=true,false", "target=onnxruntime,torch"]
@@ -49,7 +47,7 @@ def choose() -> tuple[Path, list[str]]:
 
 
 def main() -> None:
-    ensure_trained("digits_mlp", REPO / ".cache" / "digits")
+    example("examples.digits.train:ensure_trained")("digits_mlp", Path(".cache") / "digits")
     cfg_path, grid_args = choose()
     config = load_config(cfg_path)
     grid = parse_grid(grid_args)
@@ -74,7 +72,7 @@ def main() -> None:
         t0 = time.time()
         slot_run = sweep(slot_config, grid, tmp / "parallel_slot", workers=os.cpu_count() or 2, lock_dir=locks)
         seconds["parallel_slot_isolation"] = time.time() - t0
-        by_overrides = {json.dumps(r["overrides"], sort_keys=True): r.get("p50_ms") for r in slot_run["records"].values()}
+        slot_by = {json.dumps(r["overrides"], sort_keys=True): r for r in slot_run["records"].values()}
 
         serial_s = seconds["serial_a"] + seconds["serial_b"]
         parallel_s = seconds["parallel_a"] + seconds["parallel_b"]
@@ -106,8 +104,8 @@ def main() -> None:
         missing = n_points - sum(r["status"] == "ok" for r in read_results(out).values())
         rerun = sweep(config, grid, out, workers=os.cpu_count() or 2, lock_dir=locks)
 
-        def p50(run: dict, key: str) -> float | None:
-            return run["records"][key].get("p50_ms")
+        def p50(run: dict, key: str, field: str = "p50_ms") -> float | None:
+            return run["records"][key].get(field)
 
         def max_drift(base: Callable[[str], float | None], other: Callable[[str], float | None],
                       only: str | None = None) -> float:
@@ -120,17 +118,29 @@ def main() -> None:
                     worst = max(worst, abs(o - b) / b)
             return worst
 
-        def best(*names: str) -> Callable[[str], float | None]:
-            return lambda key: min((v for v in (p50(runs[n], key) for n in names) if v), default=None)
+        def best(*names: str, field: str = "p50_ms") -> Callable[[str], float | None]:
+            return lambda key: min((v for v in (p50(runs[n], key, field) for n in names) if v), default=None)
 
-        one = {n: (lambda key, n=n: p50(runs[n], key)) for n in runs}
-        drift_single = max_drift(one["serial_a"], one["parallel_a"])
-        # The slot run's config differs, so its point keys do too: match its points by their overrides.
-        drift_slot = max_drift(one["serial_a"], lambda key: by_overrides.get(
-            json.dumps(serial["records"][key]["overrides"], sort_keys=True)))
+        def one(name: str, field: str = "p50_ms") -> Callable[[str], float | None]:
+            return lambda key: p50(runs[name], key, field)
+
+        def slot(field: str) -> Callable[[str], float | None]:
+            # The slot run's config differs, so its point keys do too: match its points by their overrides.
+            return lambda key: slot_by.get(json.dumps(serial["records"][key]["overrides"], sort_keys=True),
+                                           {}).get(field)
+
+        rel = "p50_relative"
+        drift_single = max_drift(one("serial_a"), one("parallel_a"))
+        drift_slot = max_drift(one("serial_a"), slot("p50_ms"))
         drift = max_drift(best("serial_a", "serial_b"), best("parallel_a", "parallel_b"))
-        noise = max_drift(one["serial_a"], one["serial_b"])
+        noise = max_drift(one("serial_a"), one("serial_b"))
+        drift_rel = max_drift(best("serial_a", "serial_b", field=rel), best("parallel_a", "parallel_b", field=rel))
+        drift_rel_single = max_drift(one("serial_a", rel), one("parallel_a", rel))
+        noise_rel = max_drift(one("serial_a", rel), one("serial_b", rel))
+        drift_slot_rel = max_drift(one("serial_a", rel), slot(rel))
         failed = sum(r["status"] != "ok" for n in ("parallel_a", "parallel_b") for r in runs[n]["records"].values())
+        probes = [r.get("probe") or {} for n in runs for r in runs[n]["records"].values()]
+        probe_s = sum(p.get("probe_s", 0.0) for p in probes)
         data = {
             "points": n_points,
             "failed": failed,
@@ -146,14 +156,28 @@ def main() -> None:
                                       "serial, parallel, serial, parallel",
             "latency_drift_single_run": round(drift_single, 4),
             "latency_drift_single_run_onnxruntime_points": round(
-                max_drift(one["serial_a"], one["parallel_a"], "onnxruntime"), 4),
+                max_drift(one("serial_a"), one("parallel_a"), "onnxruntime"), 4),
             "latency_noise_serial_vs_serial": round(noise, 4),
             "latency_noise_serial_vs_serial_onnxruntime_points": round(
-                max_drift(one["serial_a"], one["serial_b"], "onnxruntime"), 4),
+                max_drift(one("serial_a"), one("serial_b"), "onnxruntime"), 4),
+            "latency_drift_vs_serial_relative": round(drift_rel, 4),
+            "latency_drift_single_run_relative": round(drift_rel_single, 4),
+            "latency_noise_serial_vs_serial_relative": round(noise_rel, 4),
+            "relative_protocol": "p50_relative = the point's p50 / mean p50 of the reference probe timed right "
+                                 "before and after it (same slot, onnxruntime at the point's threads); drift "
+                                 "as for the raw figure, on p50_relative",
+            "goals": {"drift_relative_max": 0.10, "noise_relative_max": 0.10, "speedup_node_min": 1.3,
+                      "speedup_slot_min": 1.5},
+            "probes": {"points_remeasured": sum(1 for p in probes if p.get("remeasured")),
+                       "points_still_unsteady": sum(1 for p in probes if p.get("steady") is False),
+                       "points_shared_before": sum(1 for p in probes if p.get("shared_before")),
+                       "points_probed": sum(1 for p in probes if "remeasured" in p),
+                       "probe_seconds_total": round(probe_s, 2)},
             "run_seconds": {k: round(v, 2) for k, v in seconds.items()},
             "slot_isolation": {"parallel_s": round(seconds["parallel_slot_isolation"], 2),
                                "speedup_vs_serial": round(serial_s / 2 / seconds["parallel_slot_isolation"], 3),
                                "latency_drift_single_run": round(drift_slot, 4),
+                               "latency_drift_single_run_relative": round(drift_slot_rel, 4),
                                "note": "bench.isolation='slot': benchmarks serialised, compiles beside them"},
             "ray_matches_local": ray_matches,
             "resume_missing_points": missing,
@@ -161,6 +185,7 @@ def main() -> None:
             "table": [
                 {"overrides": r["overrides"], "accuracy": r.get("accuracy"),
                  **{f"p50_ms_{n}": p50(runs[n], k) for n in runs},
+                 **{f"p50_relative_{n}": p50(runs[n], k, rel) for n in runs},
                  "model_bytes": r.get("model_bytes"), "status": r["status"]}
                 for k, r in parallel["records"].items()
             ],
@@ -170,7 +195,8 @@ def main() -> None:
         shutil.copy(tmp / "parallel_a" / "report.md", RESULTS_DIR / "sweep_report.md")
         print(f"serial {serial_s / 2:.1f} s, parallel {parallel_s / 2:.1f} s (mean of two): {serial_s / parallel_s:.2f}x; "
               f"max p50 drift, best of two {drift * 100:.1f}%, single run {drift_single * 100:.1f}% "
-              f"(serial vs serial: {noise * 100:.1f}%); ray matches local: {ray_matches}; "
+              f"(serial vs serial: {noise * 100:.1f}%); relative to the probe: drift {drift_rel * 100:.1f}%, "
+              f"noise {noise_rel * 100:.1f}%, slot drift {drift_slot_rel * 100:.1f}%; ray matches local: {ray_matches}; "
               f"resume: {missing} missing, {len(rerun['ran'])} rerun -> {path}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,14 +8,14 @@ Rerunning it resumes: the points already in results.jsonl are skipped.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from neuroedge.pipeline import load_config
+from neuroedge.sweep import parse_grid, sweep
 
-from neuroedge.pipeline import load_config  # noqa: E402
-from neuroedge.sweep import parse_grid, sweep  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 GRID = ["splitquant.bits=2,4,8", "splitquant.split=true,false"]
 
@@ -24,6 +24,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--output", type=Path, default=REPO / "out" / "demo-sweep")
     args = ap.parse_args()
+    args.output = args.output.resolve()
+    os.chdir(REPO)  # the config names its model as examples.digits..., resolved from the repository root
     config = load_config(REPO / "examples" / "sweep" / "digits_splitquant.toml")
     res = sweep(config, parse_grid(GRID), args.output, progress=None)
     print(f"{len(res['points'])} points ({len(res['ran'])} ran, {len(res['skipped'])} already done)")
