@@ -90,27 +90,27 @@ def mcu(d: dict) -> str:
 
 
 def imu(d: dict) -> str:
-    sets = d.get("sets", {})
-    extra = [(k, label) for k, label in (("ood_100hz", "100 Hz (unseen rate)"), ("ood_4ms2", "4 m/s²"),
-                                         ("lowpass_disturbance", "old lowpass disturbance")) if k in sets]
-    rows = ["| method | default | tuned | " + " | ".join(label for _, label in extra) + " | µs per sample |",
-            "|---|---|---|" + "---|" * len(extra) + "---|"]
-    per = d.get("filters_us_per_sample", {})
-    for name in ("madgwick", "mahony", "ekf", "vqf", "fusion"):
-        cells = [f"{sets[k]['filters'][name]['tuned']['tilt_deg']:.2f}°" for k, _ in extra]
-        rows.append(f"| {name} | {d[f'{name}_default_tilt_error_deg']:.2f}° | {d[f'{name}_tilt_error_deg']:.2f}° | "
-                    + " | ".join(cells) + f" | {per.get(name, d.get(f'{name}_us_per_sample', float('nan'))):.1f} |")
-    cells = [f"{sets[k]['model']['tilt_deg']:.2f}°" for k, _ in extra]
-    rows.append(f"| neuroedge model ({d['model_mode']}) | | {d['model_tilt_error_deg']:.2f}° | " + " | ".join(cells)
-                + f" | {d['model_latency_ms_p50'] * 1000:.1f} (onnxruntime) |")
-    if "core_ablation_tilt_error_deg" in d:
-        cells = [f"{sets[k]['core_ablation']['tilt_deg']:.2f}°" for k, _ in extra]
-        rows.append(f"| ablation: its Kalman core, constant noise, no network | | "
-                    f"{d['core_ablation_tilt_error_deg']:.2f}° | " + " | ".join(cells) + " | |")
+    fams = d["families"]
+    filters = ("madgwick", "mahony", "ekf", "vqf", "fusion")
+    rows = ["| family | model, family unseen | model, in family | core only | RIANN | "
+            + " | ".join(f"{n} (tuned)" for n in filters) + " | unseen / best filter |",
+            "|---|---|---|---|---|" + "---|" * len(filters) + "---|"]
+    for name, f in fams.items():
+        cells = [f"**{f[n]:.2f}°**" if n == f["best_tuned_filter_name"] else f"{f[n]:.2f}°" for n in filters]
+        rows.append(f"| {name} | {f['model']:.2f}° | {f['model_in_family']:.2f}° | {f['model_core_only']:.2f}° | "
+                    f"{f['riann']:.2f}° | " + " | ".join(cells) + f" | {f['ratio_unseen']:.2f} |")
+    g = d["goals"]
+    yes = {True: "met", False: "**not met**"}
     rows.append("")
-    rows.append(f"Model / best tuned filter ({d['best_classical_filter']}): {d['model_vs_best_ratio']:.2f} "
-                f"(goal 0.5: {'met' if d['goal_half_of_best_met'] else 'NOT met'}). Latency p50 "
-                f"{d['model_latency_ms_p50']:.3f} ms in onnxruntime vs {d['torch_latency_ms_p50']:.3f} ms torch eager.")
+    rows.append(f"Goals: unseen <= 1.0x the best tuned filter on every family: {yes[g['never_worse_unseen']['met']]}; "
+                f"median unseen ratio {g['better_unseen_median']['value']:.2f} (goal 0.8: "
+                f"{yes[g['better_unseen_median']['met']]}); median in-family ratio {g['in_family_median']['value']:.2f} "
+                f"(goal 0.5: {yes[g['in_family_median']['met']]}); below RIANN on every family: "
+                f"{yes[g['beats_riann']['met']]}. One step: {d['model_step_p50_us']:.1f} µs p50 against RIANN's "
+                f"{d['riann_step_p50_us']:.1f} µs, interleaved in one run ({g['latency']['value']:.2f}x: "
+                f"{yes[g['latency']['met']]}); a 120 s recording at 200 Hz in {d['recording_120s_seconds']:.2f} s "
+                f"({yes[g['recording']['met']]}). `make bench`'s IMU part took {d['benchmark_seconds'] / 60:.1f} min "
+                f"({d['training_seconds_this_run'] / 60:.1f} min of it training).")
     return "\n".join(rows)
 
 

@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-probe", action="store_true", help="list only; do not open the ports")
     s.add_argument("--url", action="append", help="also probe this device URL (a pty path, socket://, loop://)")
     s.set_defaults(fn=cmd_devices)
+    from neuroedge.imu.cli import add_parser as add_imu_parser  # stdlib only at import: no torch for --help
+    add_imu_parser(sub)
     return p
 
 

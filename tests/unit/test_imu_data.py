@@ -1,23 +1,14 @@
-"""The synthetic IMU generator, the quaternion maths and the CSV loader."""
+"""The motion-family generators (their physical invariants) and the quaternion maths."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neuroedge.imu import quaternion as quat
-from neuroedge.imu.families import (
-    CSV_COLUMNS,
-    ImuConfig,
-    ImuDataError,
-    generate,
-    generate_split,
-    load_csv,
-    save_csv,
-)
+from neuroedge.imu.families import BOUNDED_VELOCITY, FAMILIES, ImuConfig, generate, generate_split
 
 SHORT = ImuConfig(duration_s=12.0)
 
@@ -29,38 +20,62 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert not np.allclose(a.acc, c.acc)
 
 
-def test_gyro_minus_bias_and_noise_integrates_to_ground_truth() -> None:
-    cfg = replace(SHORT, gyro_noise_dps_rthz=0.0)
-    seq = generate(1, cfg)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_invariants_gravity_gyro_and_velocity(family: str) -> None:
+    """Every family: accel = gravity + its linear acceleration in the body frame; the gyro (less bias) carries
+    q exactly; at rest for the first second; the velocity bounded or not, as the family declares."""
+    cfg = ImuConfig(family=family, duration_s=60.0, rate_hz=100.0, accel_noise_rthz=0.0, gyro_noise_dps_rthz=0.0)
+    seq = generate(21, cfg)
+    lin = seq.meta["linear_acc_world"]
+    np.testing.assert_allclose(quat.rotate(seq.q, seq.acc), lin + [0, 0, 9.81], atol=1e-9)
+    assert np.allclose(lin[: int(seq.rate_hz)], 0.0)
+    still = np.linalg.norm(seq.acc[: int(seq.rate_hz)], axis=1)
+    np.testing.assert_allclose(still, 9.81, rtol=1e-12)  # gravity's magnitude when still
     omega = seq.gyr - seq.meta["gyro_bias"]
     q = seq.q[0]
-    est = [q]
-    for k in range(1, len(seq)):
+    for k in range(1, 400):
         q = quat.multiply(q, quat.exp_rotvec(omega[k] / seq.rate_hz))
-        est.append(q)
-    assert np.max(quat.rotation_error_deg(np.array(est), seq.q)) < 1e-4  # acos resolution near 0
+    assert quat.rotation_error_deg(q, seq.q[399]) < 1e-3
+    velocity = np.cumsum(lin, axis=0) / seq.rate_hz
+    assert seq.meta["velocity_bounded"] == BOUNDED_VELOCITY[family]
+    if BOUNDED_VELOCITY[family]:
+        assert np.max(np.abs(velocity)) < 8.0  # m/s: moved around in place
+    else:
+        assert np.max(np.abs(velocity)) > 8.0  # carried away: the velocity is not bounded
 
 
-def test_accel_is_gravity_plus_linear_acceleration_in_body_frame() -> None:
-    cfg = replace(SHORT, accel_noise_rthz=0.0)
-    seq = generate(2, cfg)
+def test_fast_rotation_peaks_and_vehicle_sustains() -> None:
+    fast = generate(5, ImuConfig(family="fast_rotation", duration_s=30.0, gyro_bias_dps=0.0,
+                                 gyro_bias_walk_dps_rts=0.0, gyro_noise_dps_rthz=0.0))
+    w = np.linalg.norm(fast.gyr, axis=1)
+    assert 10.0 <= w.max() <= 12.0 + 1e-9 and w.mean() > 2.0
+    car = generate(5, ImuConfig(family="vehicle", duration_s=60.0, rate_hz=50.0))
+    horizontal = np.linalg.norm(car.meta["linear_acc_world"][:, :2], axis=1)
+    # sustained: the 2 s moving average of |a| exceeds 1 m/s² somewhere (a hand's averages out)
+    smooth = np.convolve(horizontal, np.ones(100) / 100, mode="valid")
+    assert smooth.max() > 1.0
+
+
+def test_impacts_are_short_and_leave_the_velocity() -> None:
+    seq = generate(8, ImuConfig(family="impacts", duration_s=30.0, rate_hz=400.0))
     lin = seq.meta["linear_acc_world"]
-    world = quat.rotate(seq.q, seq.acc)
-    np.testing.assert_allclose(world, lin + [0, 0, 9.81], atol=1e-9)
-    rms = np.sqrt(np.mean(lin**2))
-    assert rms == pytest.approx(2.0, rel=1e-6)  # the configured disturbance, per axis
-    assert np.allclose(lin[: int(seq.rate_hz)], 0.0)  # first second free of linear acceleration
+    assert np.abs(lin).max() > 8.0
+    assert np.max(np.abs(np.cumsum(lin, axis=0) / seq.rate_hz)) < 3.0
 
 
-def test_bias_drifts_and_rates_follow_the_config() -> None:
-    seq = generate(5, replace(SHORT, rate_hz=286.0))
-    assert seq.rate_hz == 286.0 and len(seq) == round(12.0 * 286)
-    bias = seq.meta["gyro_bias"]
-    assert np.all(np.ptp(bias, axis=0) > 0)  # a random walk, not a constant
-    seqs = generate_split("val", 3, SHORT, rates_hz=(100.0, 286.0))
-    assert all(100.0 <= s.rate_hz <= 286.0 for s in seqs)
+def test_splits_draw_rate_and_sensor_per_sequence() -> None:
+    seqs = generate_split("val", "handheld", 4, duration_s=3.0)
+    rates = [s.rate_hz for s in seqs]
+    assert all(50.0 <= r <= 400.0 for r in rates) and len(set(rates)) == 4
+    assert len({s.meta["config"].gyro_noise_dps_rthz for s in seqs}) == 4
+    test = generate_split("test", "handheld", 1, duration_s=3.0)[0]
+    assert test.meta["seed"] not in {s.meta["seed"] for s in seqs}
+    fixed = generate_split("val", "vehicle", 1, duration_s=3.0, rate_hz=100.0)[0]
+    assert fixed.rate_hz == 100.0
     with pytest.raises(ValueError, match="split"):
-        generate_split("nope", 1)
+        generate_split("nope", "handheld", 1)
+    with pytest.raises(ValueError, match="family"):
+        replace(SHORT, family="boat")
 
 
 def test_tilt_error_ignores_heading_and_rotation_error_does_not() -> None:
@@ -78,59 +93,3 @@ def test_from_accel_levels_on_gravity() -> None:
     q = quat.exp_rotvec(np.array([0.3, -0.5, 1.0]))
     acc = quat.rotate(quat.conj(q), np.array([0, 0, 9.81]))
     assert quat.tilt_error_deg(quat.from_accel(acc), q) < 1e-6
-
-
-def test_csv_round_trip(tmp_path: Path) -> None:
-    seq = generate(7, replace(SHORT, duration_s=2.0))
-    loaded = load_csv(save_csv(seq, tmp_path / "rec.csv"))
-    np.testing.assert_allclose(loaded.acc, seq.acc, rtol=1e-7)
-    np.testing.assert_allclose(loaded.gyr, seq.gyr, rtol=1e-7, atol=1e-12)
-    assert loaded.rate_hz == pytest.approx(seq.rate_hz, rel=1e-6)
-
-
-def _write(path: Path, header: str, rows: list[str]) -> Path:
-    path.write_text(header + "\n" + "\n".join(rows) + "\n")
-    return path
-
-
-GOOD = "{t},0,0,9.81,0,0,0,1,0,0,0"
-
-
-def test_csv_missing_column_names_it(tmp_path: Path) -> None:
-    header = ",".join(c for c in CSV_COLUMNS if c != "gy")
-    path = _write(tmp_path / "a.csv", header, ["0,0,0,9.8,0,0,1,0,0,0"])
-    with pytest.raises(ImuDataError, match=r"a\.csv: line 1 \(header\): missing column\(s\) gy"):
-        load_csv(path)
-
-
-def test_csv_nan_names_file_line_and_column(tmp_path: Path) -> None:
-    rows = [GOOD.format(t=0.0), "0.01,0,nan,9.81,0,0,0,1,0,0,0", GOOD.format(t=0.02)]
-    path = _write(tmp_path / "b.csv", ",".join(CSV_COLUMNS), rows)
-    with pytest.raises(ImuDataError, match=r"b\.csv: line 3, column 'ay': nan is not finite"):
-        load_csv(path)
-
-
-def test_csv_text_value_and_time_going_back(tmp_path: Path) -> None:
-    rows = [GOOD.format(t=0.0), "0.01,0,0,9.81,x,0,0,1,0,0,0"]
-    with pytest.raises(ImuDataError, match=r"line 3, column 'gx': 'x' is not a number"):
-        load_csv(_write(tmp_path / "c.csv", ",".join(CSV_COLUMNS), rows))
-    rows = [GOOD.format(t=0.0), GOOD.format(t=0.01), GOOD.format(t=0.005)]
-    with pytest.raises(ImuDataError, match=r"line 4, column 't': time 0.005 does not increase"):
-        load_csv(_write(tmp_path / "d.csv", ",".join(CSV_COLUMNS), rows))
-    with pytest.raises(ImuDataError, match="no such file"):
-        load_csv(tmp_path / "missing.csv")
-
-
-def test_default_disturbance_has_bounded_velocity_and_old_one_is_kept() -> None:
-    """Default: the integral of the linear acceleration (the velocity) stays bounded; 'lowpass' random-walks."""
-    cfg = replace(SHORT, duration_s=60.0, accel_noise_rthz=0.0)
-    bounded = generate(7, cfg)
-    legacy = generate(7, replace(cfg, disturbance_model="lowpass"))
-    for seq in (bounded, legacy):
-        assert np.sqrt(np.mean(seq.meta["linear_acc_world"] ** 2)) == pytest.approx(2.0, rel=1e-6)
-    v_bounded = np.cumsum(bounded.meta["linear_acc_world"], axis=0) / bounded.rate_hz
-    v_legacy = np.cumsum(legacy.meta["linear_acc_world"], axis=0) / legacy.rate_hz
-    assert np.max(np.abs(v_bounded)) < 6.0  # m/s: a device moved around, not launched
-    assert np.max(np.abs(v_legacy)) > 2 * np.max(np.abs(v_bounded))
-    with pytest.raises(ValueError, match="disturbance_model"):
-        ImuConfig(disturbance_model="white")

@@ -1,7 +1,7 @@
 """Classical orientation filters on the same sequences as the model, each at default and tuned settings.
 
 Filters: Madgwick, Mahony and EKF from ``ahrs``; VQF (Laidig & Seel 2023) from ``vqf``; x-io's Fusion from
-``imufusion``. All take gyro in rad/s and accel in m/s² here; each wrapper converts to what its library wants
+``imufusion``; and the neural peer RIANN (``riann``, not tuned: it has no settings). All take gyro in rad/s and accel in m/s² here; each wrapper converts to what its library wants
 (Fusion: °/s and g) and returns quaternions ``[N, 4]`` (w, x, y, z), body -> world, z up.
 
 Tuning is a grid search on a validation split (seeds the test split never uses), minimising mean tilt error
@@ -14,6 +14,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,7 @@ def run_vqf(seq: ImuSequence, tau_acc: float = 3.0, bias_sigma_init: float = 0.5
 
 
 def run_fusion(seq: ImuSequence, gain: float = 0.5, acceleration_rejection: float = 0.0,
-               rejection_timeout: float = 0.0) -> np.ndarray:
+               rejection_timeout_s: float = 0.0) -> np.ndarray:
     import imufusion
 
     settings = imufusion.AhrsSettings()
@@ -75,7 +76,7 @@ def run_fusion(seq: ImuSequence, gain: float = 0.5, acceleration_rejection: floa
     settings.convention = imufusion.CONVENTION_NWU  # z up, as our frame
     settings.gain = float(gain)
     settings.acceleration_rejection = float(acceleration_rejection)
-    settings.rejection_timeout = float(rejection_timeout)
+    settings.rejection_timeout = int(round(rejection_timeout_s * seq.rate_hz))  # Fusion counts samples
     ahrs = imufusion.Ahrs()
     ahrs.set_settings(settings)
     gyr_dps = np.degrees(seq.gyr)
@@ -108,11 +109,31 @@ BASELINES: dict[str, Baseline] = {
                                   "motion_bias": True},
                  {"tau_acc": [1.0, 2.0, 3.0, 4.5, 6.0, 10.0, 20.0, 40.0], "bias_sigma_init": [0.5, 2.0],
                   "bias_forgetting_time": [30.0, 100.0, 1000.0], "motion_bias": [True, False]}),
-        Baseline("fusion", run_fusion, {"gain": 0.5, "acceleration_rejection": 0.0, "rejection_timeout": 0.0},
+        Baseline("fusion", run_fusion, {"gain": 0.5, "acceleration_rejection": 0.0, "rejection_timeout_s": 0.0},
                  {"gain": [0.02, 0.05, 0.1, 0.2, 0.5], "acceleration_rejection": [0.0, 5.0, 10.0, 20.0],
-                  "rejection_timeout": [10.0 * 200]}),
+                  "rejection_timeout_s": [10.0]}),
     )
 }
+
+
+def riann_onnx_path() -> str:
+    """The ``riann.onnx`` that the ``riann`` package ships (its default constructor cannot find it)."""
+    import riann
+
+    path = Path(riann.__file__).resolve().parent / "riann.onnx"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the riann package is installed without its riann.onnx")
+    return str(path)
+
+
+def run_riann(seq: ImuSequence) -> np.ndarray:
+    """RIANN (Weber, Gühmann, Seel 2021), untuned (it has no settings); its rate set from the recording."""
+    from riann.riann import RIANN
+
+    model = RIANN(riann_onnx_path())
+    model.set_sampling_rate(float(seq.rate_hz))
+    return np.asarray(model.predict(seq.acc.astype(np.float32), seq.gyr.astype(np.float32), fs=float(seq.rate_hz)),
+                      dtype=np.float64)
 
 
 def score(q_est: np.ndarray, seq: ImuSequence, warmup_s: float = WARMUP_S) -> dict[str, float]:
@@ -149,8 +170,6 @@ def tune(baseline: Baseline, val: Sequence[ImuSequence],
     best: tuple[dict[str, Any], float] | None = None
     for values in itertools.product(*(baseline.grid[k] for k in keys)):
         params = dict(zip(keys, values, strict=True))
-        if baseline.name == "fusion":
-            params["rejection_timeout"] = 10.0 * val[0].rate_hz  # 10 s, in samples as Fusion counts it
         err = evaluate(baseline.run, val, params)["tilt_deg"]
         if progress:
             progress(f"{baseline.name} {params} -> {err:.3f}°")

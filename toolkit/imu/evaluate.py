@@ -1,30 +1,36 @@
-"""Shared evaluation for the benchmark and the demo: tune the filters, score everything, time the model.
+"""Evaluation shared by the benchmark, the demo and the command line: families, filters, RIANN, latency.
 
-Kept apart from ``baselines.py`` (the filters) and ``train.py`` (the model) so both callers run the exact
-same comparison: the same sequences, the same warm-up, the same metric.
+* ``family_data``: a family's validation split (filter tuning) and test split, disjoint seeds, each
+  sequence with its own rate and sensor.
+* ``tune_filters`` / ``score_filters``: every classical filter tuned on that family's validation split,
+  then scored on its test split (that favours the filters, as it should).
+* ``score_model``: the compiled model (``AttitudeModel.run``) per sequence.
+* ``step_latency``: one streaming step of the model against one step of RIANN in onnxruntime (1 thread, IO
+  binding), interleaved in rounds in this one process, so both see the same machine load.
+* ``recording_seconds``: one 120 s recording at 200 Hz through the whole-recording path.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from neuroedge.bench import BenchConfig, time_callable
-from neuroedge.imu.baselines import BASELINES, evaluate, score, tune
-from neuroedge.imu.export import example_inputs, export_bundle
-from neuroedge.imu.families import ImuSequence
-from neuroedge.imu.model import AttitudeCell
-from neuroedge.imu.train import predict
+from neuroedge.imu.baselines import BASELINES, evaluate, run_riann, score, tune
+from neuroedge.imu.families import ImuSequence, generate_split
+from neuroedge.imu.fast import AttitudeModel
 
 
-def tune_all(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
-             log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """``{name: {"params": best, "val_tilt_deg": err}}`` from a grid search on the validation split."""
+def family_data(family: str, n_val: int, n_test: int, val_s: float, test_s: float,
+                ) -> tuple[list[ImuSequence], list[ImuSequence]]:
+    return generate_split("val", family, n_val, val_s), generate_split("test", family, n_test, test_s)
+
+
+def tune_filters(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
+                 log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """``{name: {"params", "val_tilt_deg"}}``: a grid search on ``val`` per filter."""
     out = {}
     for name in names or BASELINES:
         params, err = tune(BASELINES[name], val)
@@ -34,51 +40,97 @@ def tune_all(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
     return out
 
 
-def score_model(model: AttitudeCell, seqs: Sequence[ImuSequence], fixed_core: dict | None = None) -> dict[str, Any]:
-    """The model's scores on ``seqs``; with ``fixed_core`` (``{"sigma_v", "tau_v"}``) the network is bypassed."""
+def score_filters(seqs: Sequence[ImuSequence], tuned: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each filter at its tuned parameters on ``seqs``: tilt, rotation, µs per sample, the parameters."""
+    return {name: {**evaluate(BASELINES[name].run, seqs, entry["params"]), "params": entry["params"]}
+            for name, entry in tuned.items()}
+
+
+def score_run(run: Callable[[ImuSequence], np.ndarray], seqs: Sequence[ImuSequence]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    if fixed_core is None:
-        qs = predict(model, seqs)
-    else:
-        qs = predict(model, seqs, fixed_sigma_v=fixed_core["sigma_v"], tau_v=fixed_core["tau_v"])
+    qs = [run(s) for s in seqs]
     seconds = time.perf_counter() - t0
     scores = [score(q, s) for q, s in zip(qs, seqs, strict=True)]
     return {"tilt_deg": float(np.mean([s["tilt_deg"] for s in scores])),
             "rotation_deg": float(np.mean([s["rotation_deg"] for s in scores])),
             "per_sequence_tilt_deg": [round(s["tilt_deg"], 3) for s in scores],
-            "torch_batched_us_per_sample": 1e6 * seconds / sum(len(s) for s in seqs), "q": qs}
+            "us_per_sample": 1e6 * seconds / sum(len(s) for s in seqs)}
 
 
-def score_filters(seqs: Sequence[ImuSequence], tuned: dict[str, dict[str, Any]],
-                  log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Each filter at its library defaults and at its tuned parameters, on ``seqs``."""
-    out = {}
-    for name, tuned_entry in tuned.items():
-        b = BASELINES[name]
-        default = evaluate(b.run, seqs, b.defaults)
-        best = evaluate(b.run, seqs, tuned_entry["params"])
-        out[name] = {"default": default, "tuned": best, "tuned_params": tuned_entry["params"],
-                     "default_params": b.defaults}
-        if log:
-            log(f"{name}: default {default['tilt_deg']:.2f}°, tuned {best['tilt_deg']:.2f}°")
-    return out
+def score_model(model: AttitudeModel, seqs: Sequence[ImuSequence]) -> dict[str, Any]:
+    return score_run(lambda s: model.run(s.acc, s.gyr, s.rate_hz), seqs)
 
 
-def latency(model: AttitudeCell, bundle_dir: Path, config: BenchConfig) -> dict[str, Any]:
-    """One streaming step at batch 1: onnxruntime (the neuroedge target) vs torch eager, in one run."""
-    from neuroedge.registry import open_runner
+def score_riann(seqs: Sequence[ImuSequence]) -> dict[str, Any]:
+    return score_run(run_riann, seqs)
 
-    bundle = export_bundle(model, bundle_dir, force=True)
-    args = example_inputs(model)
-    runner = open_runner(bundle, "onnxruntime")
-    ort_report = runner.benchmark([a.numpy() for a in args], config)
-    torch.set_num_threads(1)
-    model.eval()
 
-    def torch_step() -> None:
-        with torch.inference_mode():
-            model(*args)
+def _riann_step() -> Callable[[], None]:
+    """One RIANN step in onnxruntime, 1 thread, IO binding reused across calls (its fastest form here)."""
+    import onnxruntime as ort
 
-    torch_report = time_callable(torch_step, config, target="torch-eager", settings={"threads": 1})
-    return {"onnxruntime": ort_report, "torch": torch_report, "bundle": bundle,
-            "onnx_max_abs_error": bundle.manifest.metrics.get("onnx_max_abs_error")}
+    from neuroedge.imu.baselines import riann_onnx_path
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(riann_onnx_path(), opts, providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 1, 7), dtype=np.float32)
+    x[0, 0, 2], x[0, 0, 6] = 9.81, 1 / 200.0
+    h = np.zeros((2, 1, 1, 200), dtype=np.float32)
+    y, hn = np.zeros((1, 1, 4), dtype=np.float32), np.zeros_like(h)
+    binding = sess.io_binding()
+    binding.bind_cpu_input("input", x)
+    binding.bind_cpu_input("h0", h)
+    binding.bind_output("output", "cpu", 0, np.float32, y.shape, y.ctypes.data)
+    binding.bind_output("hn", "cpu", 0, np.float32, hn.shape, hn.ctypes.data)
+
+    def step() -> None:
+        sess.run_with_iobinding(binding)
+        h[...] = hn  # the state carried, as a streaming caller must
+    return step
+
+
+def step_latency(model: AttitudeModel, rounds: int = 20, per_round: int = 500) -> dict[str, Any]:
+    """p50/p90 µs of one model step and one RIANN step, in alternating rounds in this process
+    (``neuroedge.bench.interleaved_rounds``), so a slow spell of the machine lands on both alike."""
+    from neuroedge.bench import interleaved_rounds
+
+    stream = model.stream(np.array([0.3, -0.2, 9.7]), 200.0)
+    acc, gyr = np.array([0.3, -0.2, 9.7]), np.array([0.01, -0.02, 0.03])
+    riann = _riann_step()
+    calls = {"model": lambda: stream.step(acc, gyr), "riann": riann}
+    for fn in calls.values():  # warm-up (compiles, allocates)
+        for _ in range(200):
+            fn()
+    clock = time.perf_counter_ns
+
+    def timed(fn: Callable[[], Any]) -> Callable[[], np.ndarray]:
+        def one_round() -> np.ndarray:
+            out = np.empty(per_round)
+            for k in range(per_round):
+                t0 = clock()
+                fn()
+                out[k] = (clock() - t0) / 1e6
+            return out
+        return one_round
+
+    res_ms = interleaved_rounds({k: timed(fn) for k, fn in calls.items()}, rounds)
+    res: dict[str, Any] = {}
+    for k, (ms, _sizes) in res_ms.items():
+        res[f"{k}_step_p50_us"] = float(np.percentile(ms, 50) * 1000)
+        res[f"{k}_step_p90_us"] = float(np.percentile(ms, 90) * 1000)
+    res["ratio_p50"] = res["model_step_p50_us"] / res["riann_step_p50_us"]
+    res["method"] = f"{rounds} alternating rounds of {per_round} calls each, perf_counter_ns around each call"
+    return res
+
+
+def recording_seconds(model: AttitudeModel, repeats: int = 3) -> dict[str, Any]:
+    """Wall time of ``AttitudeModel.run`` on one 120 s recording at 200 Hz (24,000 steps): the median of runs."""
+    seq = generate_split("test", "handheld", 1, 120.0, rate_hz=200.0)[0]
+    model.run(seq.acc[:10], seq.gyr[:10], seq.rate_hz)  # compiled already (cache); this pays any load
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.run(seq.acc, seq.gyr, seq.rate_hz)
+        times.append(time.perf_counter() - t0)
+    return {"recording_120s_seconds": float(np.median(times)), "runs_s": times, "samples": len(seq)}

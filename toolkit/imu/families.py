@@ -1,57 +1,59 @@
-"""Synthetic 6DoF IMU sequences with ground truth, and a loader for real recordings in CSV.
+"""Synthetic 6DoF IMU sequences with ground truth, in **families of motion**, each a documented physical model.
 
-Why our own generator: ``ahrs.utils.sensors.Sensors`` has no linear acceleration and mis-scales the
-gyro bias (see DEPENDENCY-FACTS), and clean data makes every classical filter look perfect.
+Why our own generator: ``ahrs.utils.sensors.Sensors`` has no linear acceleration and mis-scales the gyro
+bias (see DEPENDENCY-FACTS), and clean data makes every classical filter look perfect.
 
-Model of one sequence, sampled at ``rate_hz`` (frame: body -> world, world z up, see neuroedge.quaternion):
+Common to every family (frame: body -> world, world z up, see ``neuroedge.imu.quaternion``):
 
-* attitude ``q(t) = R_z(ψ) R_y(θ) R_x(φ)``; roll φ and pitch θ are sums of random sinusoids
-  (0.03-0.4 Hz) bounded by ``max_tilt_deg``, yaw ψ wanders freely;
-* gyro ``ω_k = log(q_{k-1}* ⊗ q_k) / dt + b_k + n_k``: exactly the rate that carries ``q_{k-1}`` to
-  ``q_k``, plus a bias ``b`` (random constant per sequence + random walk) and white noise ``n``;
-* accelerometer ``f_k = R(q_k)^T (a_lin,k + g e_z) + m_k``: specific force, so at rest it reads +g on
-  the up axis; ``m`` is white noise. The linear acceleration ``a_lin`` (``disturbance_model``):
+* gyro ``ω_k = log(q_{k-1}* ⊗ q_k) / dt + b_k + n_k``: exactly the rate that carries ``q_{k-1}`` to ``q_k``,
+  plus a bias ``b`` (random constant per sequence + random walk) and white noise ``n``;
+* accelerometer ``f_k = R(q_k)^T (a_lin,k + g e_z) + m_k``: specific force (+g on the up axis at rest),
+  ``m`` white noise. ``a_lin`` (world frame) is what each family defines;
+* the device is at rest for the first second (every method levels itself on the first sample).
 
-  - ``"bounded_velocity"`` (default): ``a_lin = d/dt (s(t) v(t))`` where ``v`` is white noise through
-    three first-order low-passes (time constant ``disturbance_tau_s``) and ``s`` a slowly varying burst
-    envelope. The device's velocity ``s v`` is a bounded, stationary process, as for a device moved
-    around in place (a hand, a robot arm, a vehicle in traffic), so ``a_lin`` has no power at DC: its
-    spectrum is ``ω² S_v(ω)``. Physically: ``∫ a_lin dt`` stays bounded.
-  - ``"lowpass"`` (the first version, kept for comparison): ``a_lin = s(t) · LP²(white noise)``. Its
-    spectrum is flat at low frequency, so its integral, the velocity, is a random walk: over 60 s at
-    2 m/s² RMS the device drifts to ~15 m/s, which no hand-held IMU does. It hurts filters that average
-    the accelerometer over seconds (VQF's ``tauAcc``, small Madgwick gains) more than real motion would.
+The families (``a_lin`` and the attitude):
 
-  Either way ``a_lin`` is scaled to RMS ``disturbance_std`` per axis; it is zero for the first second and
-  ramped in over the next two, so the first sample can initialise tilt as after power-up.
+* ``handheld``: a device moved around in place. Roll/pitch are random sinusoids (0.03-0.4 Hz, up to
+  ``max_tilt_deg``), yaw wanders. ``a_lin = d/dt (s(t) v(t))`` with ``v`` white noise through three
+  low-passes (``disturbance_tau_s``) and ``s`` a burst envelope: the **velocity is bounded**.
+* ``random_walk``: the same attitude; ``a_lin = s(t) LP²(noise)``, flat spectrum at low frequency, so the
+  **velocity random-walks** (~15 m/s after a minute at 2 m/s² RMS).
+* ``vehicle``: a car with the sensor mounted at a random tilt (up to ``max_tilt_deg``). Speed follows
+  targets 4-12 s apart (0-30 m/s, at most 2.5 m/s² on average), turns at up to 0.5 rad/s with the
+  lateral acceleration ``speed · yaw rate`` capped at 4 m/s², body roll and pitch from those
+  accelerations plus road grade, and road vibration. **Sustained accelerations; unbounded velocity.**
+* ``fast_rotation``: the body rate is low-passed noise (0.15 s) scaled so its peak is 10-12 rad/s (mean
+  |ω| ≈ 3-4 rad/s), integrated exactly; linear acceleration as ``handheld``. **Bounded velocity.**
+* ``impacts``: the ``handheld`` attitude, a gentle (0.5 m/s²) hand motion, vibration episodes (8-60 Hz,
+  below 0.4× the rate, 1-5 m/s², a random axis each) and impacts (Poisson, 0.5/s: one-period sine pulses
+  of 10-40 m/s² lasting 5-20 ms, so each leaves the velocity where it was). **Bounded velocity.**
 
-Noise figures are densities (per √Hz) so that changing the rate keeps the same sensor.
+Sampling rate (50-400 Hz) and consumer-grade sensor noise and bias are not families: ``generate_split``
+draws them per sequence (``random_sensor``). Noise figures are densities (per √Hz), so a rate keeps the sensor.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
 from neuroedge.imu import quaternion as quat
 
 GRAVITY = 9.81
-DISTURBANCE_MODELS = ("bounded_velocity", "lowpass")
-CSV_COLUMNS = ("t", "ax", "ay", "az", "gx", "gy", "gz", "qw", "qx", "qy", "qz")
-
-
-class ImuDataError(ValueError):
-    """A recording that cannot be used; the message names the file, row and column."""
+FAMILIES = ("handheld", "random_walk", "vehicle", "fast_rotation", "impacts")
+BOUNDED_VELOCITY = {"handheld": True, "random_walk": False, "vehicle": False, "fast_rotation": True,
+                    "impacts": True}
+SPLIT_SEED_BASE = {"train": 0, "val": 1_000_000, "test": 2_000_000}  # disjoint: a test seed is never trained on
+FAMILY_SEED_STRIDE = 100_000
 
 
 @dataclass(frozen=True)
 class ImuConfig:
     """One synthetic sensor + motion setting. Angles in degrees, noise as densities."""
 
+    family: str = "handheld"
     rate_hz: float = 200.0
     duration_s: float = 60.0
     max_tilt_deg: float = 60.0
@@ -59,50 +61,51 @@ class ImuConfig:
     gyro_bias_dps: float = 0.4  # std of the per-sequence constant bias, per axis
     gyro_bias_walk_dps_rts: float = 0.01  # bias random walk, °/s per √s
     accel_noise_rthz: float = 0.002  # m/s²/√Hz (0.028 m/s² RMS at 200 Hz)
-    disturbance_std: float = 2.0  # RMS of the linear acceleration, m/s² per axis
+    disturbance_std: float = 2.0  # RMS linear acceleration, m/s² per axis (handheld, random_walk, fast_rotation)
     disturbance_tau_s: float = 0.3  # low-pass time constant of the linear acceleration
-    burst_tau_s: float = 4.0  # time constant of the envelope; 0 turns bursts off (stationary)
-    disturbance_model: str = "bounded_velocity"  # or "lowpass" (velocity random-walks; see module doc)
+    burst_tau_s: float = 4.0  # time constant of the burst envelope; 0 turns bursts off
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family {self.family!r} is not one of {FAMILIES}")
         if not 1.0 <= self.rate_hz <= 10_000.0:
             raise ValueError(f"rate_hz {self.rate_hz} out of range [1, 10000]")
         if self.duration_s <= 0:
             raise ValueError("duration_s must be > 0")
-        if self.disturbance_model not in DISTURBANCE_MODELS:
-            raise ValueError(f"disturbance_model {self.disturbance_model!r} is not one of {DISTURBANCE_MODELS}")
 
 
 @dataclass
 class ImuSequence:
-    """Samples ``[N]``/``[N, 3]``/``[N, 4]``: time (s), accel (m/s²), gyro (rad/s), true attitude (w,x,y,z)."""
+    """Samples ``[N]``/``[N, 3]``/``[N, 4]``: time (s), accel (m/s²), gyro (rad/s), true attitude (w,x,y,z).
+
+    ``q`` is ``None`` for a recording without reference quaternions.
+    """
 
     t: np.ndarray
     acc: np.ndarray
     gyr: np.ndarray
-    q: np.ndarray
+    q: np.ndarray | None
     rate_hz: float
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
 
-    def slice(self, start: int, stop: int) -> ImuSequence:
-        return ImuSequence(self.t[start:stop], self.acc[start:stop], self.gyr[start:stop], self.q[start:stop],
-                           self.rate_hz, dict(self.meta))
+
+def _lowpass(x: np.ndarray, dt: float, tau: float, stages: int = 1) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    alpha = math.exp(-dt / tau)
+    for _ in range(stages):  # y_k = α y_(k-1) + (1-α) x_k, from rest
+        x = lfilter([1.0 - alpha], [1.0, -alpha], x, axis=0)
+    return x
 
 
 def _lowpass_noise(rng: np.random.Generator, n: int, dims: int, dt: float, tau: float,
                    stages: int = 2) -> np.ndarray:
-    """Unit-variance coloured noise: white noise through ``stages`` first-order low-passes ``α = e^(-dt/τ)``."""
-    from scipy.signal import lfilter
-
-    alpha = math.exp(-dt / tau)
-    burn = int(math.ceil(8 * tau / dt))  # run-in discarded, so the sequence starts in steady state
-    x = rng.standard_normal((n + burn, dims))
-    for _ in range(stages):  # y_k = α y_(k-1) + (1-α) x_k
-        x = lfilter([1.0 - alpha], [1.0, -alpha], x, axis=0)
-    x = x[burn:]
+    """Unit-variance coloured noise in steady state (run-in discarded)."""
+    burn = int(math.ceil(8 * tau / dt))
+    x = _lowpass(rng.standard_normal((n + burn, dims)), dt, tau, stages)[burn:]
     x = x - x.mean(axis=0)
     return x / np.maximum(x.std(axis=0), 1e-12)
 
@@ -115,6 +118,7 @@ def _angle_path(rng: np.random.Generator, t: np.ndarray, amplitude: float, n_ter
 
 
 def _euler_zyx(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    roll, pitch, yaw = np.broadcast_arrays(roll, pitch, yaw)
     z = np.zeros_like(roll)
     qx = np.stack([np.cos(roll / 2), np.sin(roll / 2), z, z], axis=-1)
     qy = np.stack([np.cos(pitch / 2), z, np.sin(pitch / 2), z], axis=-1)
@@ -122,124 +126,154 @@ def _euler_zyx(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.ndarr
     return quat.multiply(quat.multiply(qz, qy), qx)
 
 
+def _ramp(t: np.ndarray) -> np.ndarray:
+    """0 for the first second, then up to 1 over the next two (as after power-up)."""
+    return np.clip((t - 1.0) / 2.0, 0.0, 1.0)[:, None]
+
+
+def _handheld_attitude(rng: np.random.Generator, t: np.ndarray, cfg: ImuConfig) -> np.ndarray:
+    tilt = math.radians(cfg.max_tilt_deg) * rng.uniform(0.3, 1.0)
+    roll = _angle_path(rng, t, tilt)
+    pitch = _angle_path(rng, t, tilt * 0.8)
+    yaw = _angle_path(rng, t, math.radians(120)) + rng.uniform(-0.2, 0.2) * t
+    return _euler_zyx(roll, pitch, yaw)
+
+
+def _disturbance(rng: np.random.Generator, t: np.ndarray, dt: float, cfg: ImuConfig, std: float,
+                 bounded: bool) -> np.ndarray:
+    """Bursty linear acceleration, RMS ``std`` per axis: ``d/dt`` of a bounded velocity, or low-passed noise."""
+    n = len(t)
+    lin = _lowpass_noise(rng, n, 3, dt, cfg.disturbance_tau_s, stages=3 if bounded else 2)
+    if cfg.burst_tau_s > 0:
+        lin = lin * np.logaddexp(0.0, 1.5 * _lowpass_noise(rng, n, 1, dt, cfg.burst_tau_s))  # softplus, > 0
+    lin = lin * _ramp(t)
+    if bounded:
+        lin = np.gradient(lin, dt, axis=0)  # acceleration = d(velocity)/dt: its integral stays bounded
+    return lin * (std / math.sqrt(max(float(np.mean(lin**2)), 1e-300)))
+
+
+def _vehicle(rng: np.random.Generator, t: np.ndarray, dt: float, cfg: ImuConfig) -> tuple[np.ndarray, np.ndarray]:
+    n, end = len(t), float(t[-1]) + dt
+    knots_t, knots_v = [0.0, 3.0], [0.0, 0.0]
+    while knots_t[-1] < end:
+        dur = rng.uniform(4.0, 12.0)
+        knots_t.append(knots_t[-1] + dur)
+        knots_v.append(float(np.clip(knots_v[-1] + rng.uniform(-2.5, 2.5) * dur, 0.0, 30.0)))
+    speed = _lowpass(np.interp(t, knots_t, knots_v), dt, 1.0, stages=2)
+    a_long = np.gradient(speed, dt)
+    turn_t, turn_r = [0.0, 3.0], [0.0, 0.0]
+    while turn_t[-1] < end:
+        turn_t.append(turn_t[-1] + rng.uniform(2.0, 8.0))
+        turn_r.append(0.0 if rng.random() < 0.4 else rng.uniform(-0.5, 0.5))
+    yaw_rate = _lowpass(np.asarray(turn_r)[np.searchsorted(turn_t, t, side="right") - 1], dt, 0.5, stages=2)
+    yaw_rate = np.clip(yaw_rate, -4.0 / np.maximum(speed, 1.0), 4.0 / np.maximum(speed, 1.0))
+    heading = rng.uniform(-np.pi, np.pi) + np.cumsum(yaw_rate) * dt
+    a_lat = speed * yaw_rate
+    lin = np.stack([a_long * np.cos(heading) - a_lat * np.sin(heading),
+                    a_long * np.sin(heading) + a_lat * np.cos(heading), np.zeros(n)], axis=-1)
+    road = _lowpass_noise(rng, n, 3, dt, 0.05, stages=3) * _ramp(t)
+    lin += np.gradient(road, dt, axis=0) * (0.3 / max(float(np.std(np.gradient(road, dt, axis=0))), 1e-12))
+    roll = -0.015 * a_lat + _angle_path(rng, t, math.radians(2.0))
+    pitch = 0.01 * a_long + _angle_path(rng, t, math.radians(3.0))
+    tilt = math.radians(cfg.max_tilt_deg)
+    mount = _euler_zyx(np.array(rng.uniform(-tilt, tilt)), np.array(rng.uniform(-tilt, tilt) * 0.8),
+                       np.array(rng.uniform(-np.pi, np.pi)))
+    return quat.multiply(_euler_zyx(roll, pitch, heading), mount), lin
+
+
+def _fast_rotation(rng: np.random.Generator, t: np.ndarray, dt: float, cfg: ImuConfig) -> np.ndarray:
+    omega = _lowpass_noise(rng, len(t), 3, dt, 0.15, stages=2) * _ramp(t)
+    omega *= rng.uniform(10.0, 12.0) / np.max(np.linalg.norm(omega, axis=1))
+    steps = quat.exp_rotvec(omega * dt)
+    q = np.empty((len(t), 4))
+    q[0] = _euler_zyx(*(np.array(v) for v in rng.uniform(-0.5, 0.5, 3)))
+    for k in range(1, len(t)):  # q_k = q_(k-1) ⊗ exp(ω_k dt): the gyro then reads ω exactly
+        a, b = q[k - 1], steps[k]
+        q[k] = (a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
+                a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
+                a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
+                a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0])
+    return quat.normalize(q)
+
+
+def _impacts(rng: np.random.Generator, t: np.ndarray, dt: float, cfg: ImuConfig, rate: float) -> np.ndarray:
+    lin = _disturbance(rng, t, dt, cfg, 0.5, bounded=True)
+    start = 3.0
+    while start < t[-1]:  # vibration episodes: a sinusoid on a random axis (zero-mean, bounded velocity)
+        dur, gap = rng.uniform(2.0, 8.0), rng.uniform(1.0, 6.0)
+        f = rng.uniform(8.0, min(60.0, 0.4 * rate))
+        axis = rng.standard_normal(3)
+        on = (t >= start) & (t < start + dur)
+        lin[on] += rng.uniform(1.0, 5.0) * np.sin(2 * np.pi * f * (t[on] - start))[:, None] * axis / np.linalg.norm(axis)
+        start += dur + gap
+    events = 3.0 + np.cumsum(rng.exponential(2.0, size=int(t[-1] // 2 + 10)))
+    for t0 in events[events < t[-1] - 0.05]:  # impacts: one full sine period, so Δv = 0
+        width, axis = rng.uniform(0.005, 0.02), rng.standard_normal(3)
+        on = (t >= t0) & (t < t0 + width)
+        lin[on] += rng.uniform(10.0, 40.0) * np.sin(2 * np.pi * (t[on] - t0) / width)[:, None] * axis / np.linalg.norm(axis)
+    return lin
+
+
 def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa: B008 - frozen
-    """One synthetic sequence; the same seed and config always give the same arrays."""
+    """One synthetic sequence of ``config.family``; the same seed and config always give the same arrays."""
     rng = np.random.default_rng(seed)
     dt = 1.0 / config.rate_hz
     n = int(round(config.duration_s * config.rate_hz))
     t = np.arange(n) * dt
-    tilt = math.radians(config.max_tilt_deg) * rng.uniform(0.3, 1.0)
-    roll = _angle_path(rng, t, tilt)
-    pitch = _angle_path(rng, t, tilt * 0.8)
-    yaw = _angle_path(rng, t, math.radians(120)) + rng.uniform(-0.2, 0.2) * t
-    q = _euler_zyx(roll, pitch, yaw)
+    fam = config.family
+    if fam == "vehicle":
+        q, lin = _vehicle(rng, t, dt, config)
+    elif fam == "fast_rotation":
+        q = _fast_rotation(rng, t, dt, config)
+        lin = _disturbance(rng, t, dt, config, config.disturbance_std, bounded=True)
+    else:
+        q = _handheld_attitude(rng, t, config)
+        if fam == "impacts":
+            lin = _impacts(rng, t, dt, config, config.rate_hz)
+        else:
+            lin = _disturbance(rng, t, dt, config, config.disturbance_std, bounded=fam == "handheld")
+    lin[: int(round(config.rate_hz))] = 0.0  # at rest for the first second, whatever the family
 
-    # The gyro reads the exact constant rate between consecutive ground-truth samples.
     rel = quat.multiply(quat.conj(q[:-1]), q[1:])
     omega = np.empty((n, 3))
     omega[1:] = quat.log_rotvec(rel) / dt
-    omega[0] = omega[1]
+    omega[0] = omega[1] if fam != "fast_rotation" else 0.0
     bias0 = np.radians(config.gyro_bias_dps) * rng.standard_normal(3)
     walk = np.radians(config.gyro_bias_walk_dps_rts) * math.sqrt(dt) * np.cumsum(rng.standard_normal((n, 3)), 0)
     bias = bias0 + walk
-    gyro_noise = np.radians(config.gyro_noise_dps_rthz) * math.sqrt(config.rate_hz) * rng.standard_normal((n, 3))
-    gyr = omega + bias + gyro_noise
-
-    bounded = config.disturbance_model == "bounded_velocity"
-    # bounded_velocity: this is the velocity (one more low-pass so its derivative is still smooth).
-    lin = _lowpass_noise(rng, n, 3, dt, config.disturbance_tau_s, stages=3 if bounded else 2)
-    if config.burst_tau_s > 0:
-        env = np.logaddexp(0.0, 1.5 * _lowpass_noise(rng, n, 1, dt, config.burst_tau_s))  # softplus, > 0
-        lin = lin * env
-    # The device starts at rest for 1 s then movement ramps in over 2 s, as after power-up: every method
-    # initialises its tilt from the first accel sample, and that must not be a disturbed one.
-    lin *= np.clip((t - 1.0) / 2.0, 0.0, 1.0)[:, None]
-    if bounded:
-        lin = np.gradient(lin, dt, axis=0)  # acceleration = d(velocity)/dt, so its integral stays bounded
-    lin *= config.disturbance_std / math.sqrt(float(np.mean(lin**2)))  # RMS per axis = disturbance_std
-    up = np.array([0.0, 0.0, GRAVITY])
-    acc = quat.rotate(quat.conj(q), lin + up)
+    gyr = omega + bias + np.radians(config.gyro_noise_dps_rthz) * math.sqrt(config.rate_hz) * rng.standard_normal((n, 3))
+    acc = quat.rotate(quat.conj(q), lin + np.array([0.0, 0.0, GRAVITY]))
     acc += config.accel_noise_rthz * math.sqrt(config.rate_hz) * rng.standard_normal((n, 3))
-    meta = {"seed": seed, "gyro_bias": bias, "linear_acc_world": lin, "config": config}
+    meta = {"seed": seed, "family": fam, "gyro_bias": bias, "linear_acc_world": lin, "config": config,
+            "velocity_bounded": BOUNDED_VELOCITY[fam]}
     return ImuSequence(t, acc, gyr, q, config.rate_hz, meta)
 
 
-# Seeds are split by range so a test sequence can never be a training sequence.
-SPLIT_SEED_BASE = {"train": 0, "val": 100_000, "test": 200_000}
+def random_sensor(rng: np.random.Generator) -> dict[str, float]:
+    """A consumer-grade sensor and rate (MPU6050/BMI160/LSM6DS class): drawn, not a family."""
+    return {"rate_hz": round(float(rng.uniform(50.0, 400.0)), 1),
+            "gyro_noise_dps_rthz": float(rng.uniform(0.004, 0.02)),
+            "gyro_bias_dps": float(rng.uniform(0.2, 1.0)),
+            "gyro_bias_walk_dps_rts": float(rng.uniform(0.003, 0.02)),
+            "accel_noise_rthz": float(rng.uniform(0.001, 0.004))}
 
 
-def generate_split(split: str, count: int, config: ImuConfig = ImuConfig(),  # noqa: B008 - frozen
-                   rates_hz: tuple[float, float] | None = None) -> list[ImuSequence]:
-    """``count`` sequences of a split; with ``rates_hz`` each draws its rate uniformly from that range."""
+def split_seed(split: str, family: str, index: int) -> int:
     if split not in SPLIT_SEED_BASE:
         raise ValueError(f"split {split!r} is not one of {sorted(SPLIT_SEED_BASE)}")
+    if family not in FAMILIES:
+        raise ValueError(f"family {family!r} is not one of {FAMILIES}")
+    return SPLIT_SEED_BASE[split] + FAMILY_SEED_STRIDE * FAMILIES.index(family) + index
+
+
+def generate_split(split: str, family: str, count: int, duration_s: float = 30.0, draw_sensor: bool = True,
+                   **overrides: float) -> list[ImuSequence]:
+    """``count`` sequences of ``family`` in ``split``; each draws its rate and sensor unless ``draw_sensor``
+    is False. ``overrides`` set ``ImuConfig`` fields after the draw (e.g. ``rate_hz=100``)."""
     out = []
     for i in range(count):
-        seed = SPLIT_SEED_BASE[split] + i
-        cfg = config
-        if rates_hz is not None:
-            rate = float(np.random.default_rng(seed + 7_777_777).uniform(*rates_hz))
-            cfg = replace(config, rate_hz=round(rate, 1))
+        seed = split_seed(split, family, i)
+        fields = random_sensor(np.random.default_rng(seed + 7_777_777)) if draw_sensor else {}
+        cfg = replace(ImuConfig(family=family, duration_s=duration_s), **{**fields, **overrides})
         out.append(generate(seed, cfg))
     return out
-
-
-# ---- CSV ---------------------------------------------------------------------------------------
-
-def save_csv(seq: ImuSequence, path: str | Path) -> Path:
-    """Write ``t,ax,ay,az,gx,gy,gz,qw,qx,qy,qz`` (s, m/s², rad/s) with a header row."""
-    path = Path(path)
-    data = np.column_stack([seq.t, seq.acc, seq.gyr, seq.q])
-    with open(path, "w", newline="") as f:
-        f.write(",".join(CSV_COLUMNS) + "\n")
-        np.savetxt(f, data, delimiter=",", fmt="%.9g")
-    return path
-
-
-def load_csv(path: str | Path) -> ImuSequence:
-    """Read a recording: a header naming at least ``t,ax,ay,az,gx,gy,gz,qw,qx,qy,qz`` (any order).
-
-    Units: t in s, accel in m/s², gyro in rad/s, quaternion w,x,y,z (body -> world). Every problem is an
-    ``ImuDataError`` naming the file, the line and the column: a missing column, a value that is not a
-    finite number, a time that does not increase, a zero quaternion.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImuDataError(f"{path}: no such file")
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip().lower() for h in next(reader)]
-        except StopIteration:
-            raise ImuDataError(f"{path}: empty file; expected a header {','.join(CSV_COLUMNS)}") from None
-        missing = [c for c in CSV_COLUMNS if c not in header]
-        if missing:
-            raise ImuDataError(f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
-                               f"expected {','.join(CSV_COLUMNS)}")
-        index = [header.index(c) for c in CSV_COLUMNS]
-        rows = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            values = []
-            for col, i in zip(CSV_COLUMNS, index, strict=True):
-                cell = row[i].strip() if i < len(row) else ""
-                try:
-                    v = float(cell)
-                except ValueError:
-                    raise ImuDataError(f"{path}: line {line_no}, column {col!r}: {cell!r} is not a number") from None
-                if not math.isfinite(v):
-                    raise ImuDataError(f"{path}: line {line_no}, column {col!r}: {cell} is not finite")
-                values.append(v)
-            if rows and values[0] <= rows[-1][0]:
-                raise ImuDataError(f"{path}: line {line_no}, column 't': time {values[0]!r} does not increase "
-                                   f"(previous {rows[-1][0]!r}); sort the file or drop duplicates")
-            if math.fsum(x * x for x in values[7:]) < 1e-12:
-                raise ImuDataError(f"{path}: line {line_no}, columns qw..qz: zero quaternion")
-            rows.append(values)
-    if len(rows) < 2:
-        raise ImuDataError(f"{path}: needs at least 2 data rows, has {len(rows)}")
-    data = np.asarray(rows, dtype=np.float64)
-    t = data[:, 0]
-    rate = 1.0 / float(np.median(np.diff(t)))
-    return ImuSequence(t, data[:, 1:4], data[:, 4:7], quat.normalize(data[:, 7:11]), rate, {"source": str(path)})

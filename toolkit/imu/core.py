@@ -1,0 +1,183 @@
+"""The exact half of the attitude model: a bank of error-state Kalman filters, compiled with numba.
+
+**One hypothesis** (what the previous, single core was): the filter uses what a device's physics
+guarantees about the velocity the accelerometer implies, ``u = ∫ (R f - g e_z)_xy dt``. Error state (10):
+``φ`` (3, tilt error, world frame), ``β`` (3, gyro bias error, body), the true horizontal velocity ``v``
+(2, an Ornstein-Uhlenbeck process ``v̇ = -v/τ + w``, stationary std ``σ_v``) and the drift ``d`` (2)::
+
+    φ̇ = -R β            (a bias error tilts the estimate)
+    ḋ = -[R f]×_xy φ     (a tilt error leaks gravity into the implied velocity)
+    u = v + d            (measured each sample)
+
+After each update ``φ`` and ``β`` are folded into the attitude and bias, and ``d`` into ``u``. The
+velocity noise follows the network: ``σ_v = c · σ_a + floor``; gyro noise, bias walk and initial bias
+spread are datasheet figures.
+
+**The bank** (why: the single core assumed a bounded velocity, ``τ`` ≈ 0.3 s, and lost to tuned filters
+where the velocity random-walks or a vehicle accelerates for seconds): ``n`` such filters run side by
+side, each with its own ``(c_h, τ_h)``: from "moved around in place" (short ``τ``) to "carried at a
+changing speed" (long ``τ``). Each scores its own innovations ``e ~ N(0, S)`` with an exponentially
+forgotten log-likelihood ``ℓ_h ← λ ℓ_h - ½(eᵀS⁻¹e + log det S)``, ``λ = e^(-dt/T)``, and the output is
+the attitude of the bank weighted by ``softmax(ℓ)`` (sign-aligned, normalised): the data decides which
+physics holds now. All settings are chosen on validation data (``neuroedge.imu.train``).
+
+Layouts (flat float64 arrays, so one compiled call takes few arguments):
+
+* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a,
+  c_0, τ_0, c_1, τ_1, ...]`` (rad, s, m/s units; ``fixed_σ_a >= 0`` bypasses the network: the ablation);
+* ``cs`` (core state) ``[n, 112]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100), ℓ (1)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+N_ERR = 10
+STRIDE = 112
+P0 = 11  # offset of P in a hypothesis' state
+CP_HEAD = 8  # parameters before the per-hypothesis (c, τ) pairs
+
+
+def core_params(hypotheses: list[tuple[float, float]], forget_s: float, floor: float,
+                sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
+                fixed_sigma_a: float = -1.0) -> np.ndarray:
+    """``cp`` from readable settings: ``hypotheses = [(c, τ), ...]``; sensor figures in °/s units."""
+    gn, bw, bi = (math.radians(x) for x in sensor_dps)
+    head = [len(hypotheses), forget_s, floor, gn, bw, bi, acc_var, fixed_sigma_a]
+    return np.array(head + [x for h in hypotheses for x in h], dtype=np.float64)
+
+
+@njit(cache=True)
+def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
+                     a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
+                     a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
+                     a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0]])
+
+
+@njit(cache=True)
+def _exp(tx: float, ty: float, tz: float) -> np.ndarray:
+    th = math.sqrt(tx * tx + ty * ty + tz * tz)
+    k = math.sin(0.5 * th) / th if th > 1e-8 else 0.5 - th * th / 48.0
+    return np.array([math.cos(0.5 * th), k * tx, k * ty, k * tz])
+
+
+@njit(cache=True)
+def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
+    """Level on the first accel reading (zero yaw), at rest, bias unknown (datasheet spread)."""
+    n = cs.shape[0]
+    an = math.sqrt(acc0[0] ** 2 + acc0[1] ** 2 + acc0[2] ** 2)
+    ax, ay, az = acc0[0] / an, acc0[1] / an, acc0[2] / an
+    # shortest rotation taking the measured up (ax, ay, az) to world up: axis a × e_z = (ay, -ax, 0)
+    s = math.sqrt(ay * ay + ax * ax)
+    ang = math.atan2(s, az)
+    q = np.array([1.0, 0.0, 0.0, 0.0]) if s < 1e-12 else _exp(ay / s * ang, -ax / s * ang, 0.0)
+    if s < 1e-12 and az < 0:
+        q = np.array([0.0, 1.0, 0.0, 0.0])
+    var = np.array([1e-4, 1e-4, 1e-2, cp[5] ** 2, cp[5] ** 2, cp[5] ** 2, 1e-2, 1e-2, 0.0, 0.0])
+    for h in range(n):
+        cs[h, :] = 0.0
+        cs[h, 0:4] = q
+        for k in range(N_ERR):
+            cs[h, P0 + k * N_ERR + k] = var[k]
+
+
+@njit(cache=True)
+def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, tau: float, dt: float,
+              cp: np.ndarray, lam: float) -> None:
+    """One predict + update of one hypothesis, in place."""
+    q = _qmul(st[0:4], _exp((gyr[0] - st[4]) * dt, (gyr[1] - st[5]) * dt, (gyr[2] - st[6]) * dt))
+    q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
+    w, x, y, z = q[0], q[1], q[2], q[3]
+    r = np.array([[w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                  [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
+                  [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z]])
+    f = r @ acc
+    u0 = st[7] + f[0] * dt
+    u1 = st[8] + f[1] * dt
+    decay = dt / tau
+    v0 = st[9] * (1.0 - decay)
+    v1 = st[10] * (1.0 - decay)
+    phi = np.eye(N_ERR)
+    phi[0:3, 3:6] = -r * dt
+    phi[8, 1] = f[2] * dt
+    phi[8, 2] = -f[1] * dt
+    phi[9, 0] = -f[2] * dt
+    phi[9, 2] = f[0] * dt
+    phi[6, 6] = 1.0 - decay
+    phi[7, 7] = 1.0 - decay
+    p = st[P0:P0 + 100].reshape((N_ERR, N_ERR))
+    p = phi @ p @ phi.T
+    for k in range(3):
+        p[k, k] += dt * cp[3] ** 2
+        p[3 + k, 3 + k] += dt * cp[4] ** 2
+    qv = dt * 2.0 / tau * sigma_v * sigma_v
+    p[6, 6] += qv
+    p[7, 7] += qv
+    # update with u = v + d: H rows e6 + e8 and e7 + e9
+    pht = np.empty((N_ERR, 2))
+    for k in range(N_ERR):
+        pht[k, 0] = p[k, 6] + p[k, 8]
+        pht[k, 1] = p[k, 7] + p[k, 9]
+    s00 = pht[6, 0] + pht[8, 0] + cp[6]
+    s01 = pht[6, 1] + pht[8, 1]
+    s10 = pht[7, 0] + pht[9, 0]
+    s11 = pht[7, 1] + pht[9, 1] + cp[6]
+    det = s00 * s11 - s01 * s10
+    i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det
+    e0, e1 = u0 - v0, u1 - v1
+    st[111] = lam * st[111] - 0.5 * (e0 * (i00 * e0 + i01 * e1) + e1 * (i10 * e0 + i11 * e1) + math.log(det))
+    gain = np.empty((N_ERR, 2))
+    for k in range(N_ERR):
+        gain[k, 0] = pht[k, 0] * i00 + pht[k, 1] * i10
+        gain[k, 1] = pht[k, 0] * i01 + pht[k, 1] * i11
+    dx = gain[:, 0] * e0 + gain[:, 1] * e1
+    p = p - gain @ pht.T
+    p = 0.5 * (p + p.T)
+    q = _qmul(_exp(-dx[0], -dx[1], -dx[2]), q)
+    q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
+    st[0:4] = q
+    st[4:7] -= dx[3:6]
+    st[7] = u0 - dx[8]
+    st[8] = u1 - dx[9]
+    st[9] = v0 + dx[6]
+    st[10] = v1 + dx[7]
+    st[P0:P0 + 100] = p.reshape(100)
+
+
+@njit(cache=True)
+def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, dt: float, cp: np.ndarray,
+              q_out: np.ndarray) -> None:
+    """Every hypothesis one step, then the likelihood-weighted attitude into ``q_out``."""
+    n = cs.shape[0]
+    lam = math.exp(-dt / cp[1])
+    if cp[7] >= 0.0:
+        sigma_a = cp[7]
+    for h in range(n):
+        c, tau = cp[CP_HEAD + 2 * h], cp[CP_HEAD + 2 * h + 1]
+        _hyp_step(cs[h], acc, gyr, c * sigma_a + cp[2], tau, dt, cp, lam)
+    best = cs[0, 111]
+    for h in range(1, n):
+        best = max(best, cs[h, 111])
+    q_out[:] = 0.0
+    for h in range(n):
+        wgt = math.exp(cs[h, 111] - best)
+        sgn = 1.0 if cs[h, 0:4] @ cs[0, 0:4] >= 0 else -1.0
+        q_out += wgt * sgn * cs[h, 0:4]
+    q_out /= math.sqrt(q_out[0] ** 2 + q_out[1] ** 2 + q_out[2] ** 2 + q_out[3] ** 2)
+
+
+@njit(cache=True)
+def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float, cp: np.ndarray) -> np.ndarray:
+    """The bank over a whole recording ``[N, 3]`` with a given ``σ_a [N]``: quaternions ``[N, 4]``."""
+    n_hyp = int(cp[0])
+    cs = np.zeros((n_hyp, STRIDE))
+    core_init(cs, acc[0], cp)
+    out = np.empty((acc.shape[0], 4))
+    dt = 1.0 / rate
+    for k in range(acc.shape[0]):
+        core_step(cs, acc[k], gyr[k], sigma_a[k], dt, cp, out[k])
+    return out

@@ -1,0 +1,196 @@
+"""Recordings in CSV: read (reference quaternions optional), check the units, write.
+
+A recording is a header naming at least ``t,ax,ay,az,gx,gy,gz`` (any order, case-insensitive), and
+optionally ``qw,qx,qy,qz`` (a reference attitude, body -> world, z up). Time in seconds; accelerometer in
+m/s² or g, gyro in rad/s or deg/s (``accel_units``, ``gyro_units``; converted on load).
+
+Every problem is an ``ImuDataError`` that names the file, and the line, column or option at fault:
+a missing column, a value that is not a finite number, a time that does not increase, a gap in the
+timestamps, or units that the data contradicts (``check_units``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from neuroedge.imu import quaternion as quat
+from neuroedge.imu.families import GRAVITY, ImuSequence
+
+SIGNAL_COLUMNS = ("t", "ax", "ay", "az", "gx", "gy", "gz")
+REFERENCE_COLUMNS = ("qw", "qx", "qy", "qz")
+CSV_COLUMNS = SIGNAL_COLUMNS + REFERENCE_COLUMNS
+GYRO_UNITS = {"rad/s": 1.0, "deg/s": math.pi / 180.0}
+ACCEL_UNITS = {"m/s2": 1.0, "g": GRAVITY}
+MAX_GAP = 1.5  # a step longer than this many median steps is a gap
+
+
+class ImuDataError(ValueError):
+    """A recording that cannot be used; the message names the file and the line, column or option."""
+
+
+def _units(value: str, table: dict[str, float], option: str) -> float:
+    if value not in table:
+        raise ImuDataError(f"{option} {value!r} is not one of {', '.join(table)}")
+    return table[value]
+
+
+def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/s2") -> ImuSequence:
+    """Read a recording; convert to m/s² and rad/s; the rate comes from the timestamps (gaps refused)."""
+    path = Path(path)
+    g_scale = _units(gyro_units, GYRO_UNITS, "--gyro-units")
+    a_scale = _units(accel_units, ACCEL_UNITS, "--accel-units")
+    if not path.is_file():
+        raise ImuDataError(f"{path}: no such file")
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+        except StopIteration:
+            raise ImuDataError(f"{path}: empty file; expected a header {','.join(SIGNAL_COLUMNS)}") from None
+        missing = [c for c in SIGNAL_COLUMNS if c not in header]
+        if missing:
+            raise ImuDataError(f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
+                               f"expected {','.join(SIGNAL_COLUMNS)} (and optionally {','.join(REFERENCE_COLUMNS)})")
+        ref = [c for c in REFERENCE_COLUMNS if c in header]
+        if ref and len(ref) != 4:
+            raise ImuDataError(f"{path}: line 1 (header): reference columns {', '.join(ref)} without "
+                               f"{', '.join(c for c in REFERENCE_COLUMNS if c not in ref)}; give all four or none")
+        cols = SIGNAL_COLUMNS + (REFERENCE_COLUMNS if ref else ())
+        index = [header.index(c) for c in cols]
+        rows: list[list[float]] = []
+        for line_no, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            values = []
+            for col, i in zip(cols, index, strict=True):
+                cell = row[i].strip() if i < len(row) else ""
+                try:
+                    v = float(cell)
+                except ValueError:
+                    raise ImuDataError(f"{path}: line {line_no}, column {col!r}: {cell!r} is not a number") from None
+                if not math.isfinite(v):
+                    raise ImuDataError(f"{path}: line {line_no}, column {col!r}: {cell} is not finite")
+                values.append(v)
+            if rows and values[0] <= rows[-1][0]:
+                raise ImuDataError(f"{path}: line {line_no}, column 't': time {values[0]!r} does not increase "
+                                   f"(previous {rows[-1][0]!r}); sort the file or drop duplicates")
+            if ref and math.fsum(x * x for x in values[7:]) < 1e-12:
+                raise ImuDataError(f"{path}: line {line_no}, columns qw..qz: zero quaternion")
+            rows.append(values)
+    if len(rows) < 2:
+        raise ImuDataError(f"{path}: needs at least 2 data rows, has {len(rows)}")
+    data = np.asarray(rows, dtype=np.float64)
+    t = data[:, 0]
+    rate = sampling_rate(t, path)
+    q = quat.normalize(data[:, 7:11]) if ref else None
+    return ImuSequence(t, data[:, 1:4] * a_scale, data[:, 4:7] * g_scale, q, rate,
+                       {"source": str(path), "gyro_units": gyro_units, "accel_units": accel_units})
+
+
+def sampling_rate(t: np.ndarray, path: str | Path = "recording") -> float:
+    """The rate from the median time step; a step over ``MAX_GAP`` medians (a dropped sample) is refused."""
+    dt = np.diff(t)
+    step = float(np.median(dt))
+    rate = 1.0 / step
+    if not 1.0 <= rate <= 10_000.0:
+        raise ImuDataError(f"{path}: column 't': median time step {step:g} gives {rate:g} Hz, outside 1-10000 Hz; "
+                           "t must be in seconds")
+    gaps = np.flatnonzero(dt > MAX_GAP * step)
+    if gaps.size:
+        k = int(gaps[0])
+        raise ImuDataError(f"{path}: column 't': {gaps.size} gap(s) in the timestamps; the first between lines "
+                           f"{k + 2} and {k + 3} ({dt[k]:g} s, against a median step of {step:g} s). "
+                           "The model needs evenly sampled data: split the file at the gap or resample it")
+    return rate
+
+
+def _still_windows(acc: np.ndarray, rate: float) -> np.ndarray:
+    """Mean |a| over 0.5 s windows where |a| varies by under 2 % (the device is still, or nearly)."""
+    w = max(4, int(0.5 * rate))
+    n = len(acc) // w
+    if n == 0:
+        return np.empty(0)
+    norm = np.linalg.norm(acc[: n * w], axis=1).reshape(n, w)
+    mean = norm.mean(axis=1)
+    return mean[norm.std(axis=1) < 0.02 * np.maximum(mean, 1e-12)]
+
+
+def gyro_accel_scale(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[float, float]:
+    """``(s, rotation)``: the least-squares ``s`` in ``d(â)/dt ≈ -s (ω × â)``, and how much tilting there was (rad).
+
+    Gravity seen from a rotating body turns as ``ḟ = -ω × f``; with both sensors in their declared units
+    ``s ≈ 1``. A deg/s gyro read as rad/s gives ``s ≈ 1/57``; the reverse ``s ≈ 57``. A gyro's range alone
+    cannot tell these apart (slow motion in deg/s looks like fast motion in rad/s); this can.
+    Both sides are low-passed (0.1 s) so linear acceleration and noise weigh less.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    w = max(1, int(round(0.1 * rate)))
+    a_hat = acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-9)
+    a_hat = uniform_filter1d(a_hat, w, axis=0)
+    x = uniform_filter1d(np.cross(gyr, a_hat), w, axis=0)[w:-w - 1]
+    y = -np.gradient(a_hat, 1.0 / rate, axis=0)[w:-w - 1]
+    xx = float(np.sum(x * x))
+    rotation = float(np.sum(np.linalg.norm(y, axis=1)) / rate)
+    return (float(np.sum(x * y)) / xx if xx > 0 else float("nan")), rotation
+
+
+def check_units(seq: ImuSequence, path: str | Path = "recording") -> list[str]:
+    """Refuse units the data contradicts (an ``ImuDataError`` with the reason); return notes on checks skipped.
+
+    1. Gravity: where the device is still, |a| must be g (8.8-10.8 m/s²); ~1 means the file is in g.
+    2. Gyro against accelerometer (``gyro_accel_scale``): ``s`` must be within 0.5-2.
+    """
+    notes: list[str] = []
+    au, gu = seq.meta.get("accel_units", "m/s2"), seq.meta.get("gyro_units", "rad/s")
+    still = _still_windows(seq.acc, seq.rate_hz)
+    level = float(np.median(still)) if still.size else float(np.median(np.linalg.norm(seq.acc, axis=1)))
+    where = f"{still.size} still half-second window(s)" if still.size else "the whole recording (never still)"
+    if not 8.8 <= level <= 10.8:
+        hint = ""
+        if 0.85 <= level <= 1.15:
+            hint = "; it looks like g: pass --accel-units g"
+        elif 85 <= level <= 110:
+            hint = "; it looks like m/s² read as g: pass --accel-units m/s2"
+        raise ImuDataError(f"{path}: columns ax,ay,az: gravity's magnitude over {where} is {level:.3g} m/s² "
+                           f"with --accel-units {au}, not 9.81{hint}")
+    s, rotation = gyro_accel_scale(seq.acc, seq.gyr, seq.rate_hz)
+    if rotation < 0.5 or not math.isfinite(s):
+        notes.append(f"gyro units not checked: the device tilts by only {math.degrees(rotation):.0f}° in all")
+        return notes
+    if not 0.5 <= s <= 2.0:
+        if 1 / 90 <= s <= 1 / 35:
+            hint = "; the gyro looks like deg/s: pass --gyro-units deg/s"
+        elif 35 <= s <= 90:
+            hint = "; the gyro looks like rad/s: pass --gyro-units rad/s"
+        else:
+            hint = "; check the gyro's axes and units against the accelerometer's"
+        raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns {1 / s:.3g}x as fast "
+                           f"as the accelerometer's view of gravity (expected 1){hint}")
+    return notes
+
+
+def save_csv(seq: ImuSequence, path: str | Path, reference: bool = True) -> Path:
+    """Write ``t,ax..gz`` (s, m/s², rad/s) and, with ``reference`` and ``seq.q``, ``qw..qz``; atomically."""
+    from neuroedge.bundle import atomic_write_bytes
+
+    path = Path(path)
+    cols, data = list(SIGNAL_COLUMNS), [seq.t[:, None], seq.acc, seq.gyr]
+    if reference and seq.q is not None:
+        cols += REFERENCE_COLUMNS
+        data.append(seq.q)
+    write_table(path, cols, np.column_stack(data), atomic_write_bytes)
+    return path
+
+
+def write_table(path: Path, columns: list[str], data: np.ndarray, writer) -> None:  # noqa: ANN001 - a callable
+    import io
+
+    buf = io.StringIO()
+    buf.write(",".join(columns) + "\n")
+    np.savetxt(buf, data, delimiter=",", fmt="%.9g")
+    writer(path, buf.getvalue().encode())
