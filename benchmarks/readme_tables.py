@@ -25,19 +25,57 @@ def _stamp(d: dict) -> str:
 
 
 def foundation(d: dict) -> str:
-    rows = ["| model | neuroedge onnxruntime p50 | bare ORT loop p50 | torch eager p50 | speedup vs torch |",
-            "|---|---|---|---|---|"]
+    rows = ["| model | neuroedge onnxruntime p50 | bare ORT loop p50 | torch eager p50 | speedup vs torch "
+            "| spread of round p50s |", "|---|---|---|---|---|---|"]
     for name, label in (("digits_cnn", "digits CNN"), ("digits_mlp", "digits MLP (64-128-10)")):
         m = d["models"][name]
+        spread = m.get("p50_spread_pct")
         rows.append(f"| {label} | {m['onnxruntime_p50_ms'] * 1000:.2f} µs | {m['bare_onnxruntime_p50_ms'] * 1000:.2f} µs"
-                    f" | {m['torch_p50_ms'] * 1000:.2f} µs | {m['speedup_vs_torch']:.1f}x |")
+                    f" | {m['torch_p50_ms'] * 1000:.2f} µs | {m['speedup_vs_torch']:.1f}x | "
+                    + ("" if spread is None else f"{spread:.1f}%{' (unstable)' if m.get('unstable') else ''}") + " |")
     rows.append("")
-    rows.append(f"Harness overhead (timing a no-op): {d['harness_overhead_us']:.3f} µs per iteration.")
+    rows.append(f"Harness overhead (timing a no-op): {d['harness_overhead_us']:.3f} µs per iteration. "
+                f"{d.get('rounds', '?')} interleaved rounds of {d.get('iterations_per_round', '?')} calls per variant.")
     return "\n".join(rows)
 
 
 def splitquant(d: dict) -> str:
     models = {n: m for n, m in d.items() if isinstance(m, dict) and "fp32" in m}
+    chosen = d.get("chosen_scheme")
+    if chosen is None:  # a results file from before the validation split
+        return _splitquant_old(d, models)
+    rows = [f"Headline quantiser, chosen on the validation halves: **`{chosen}`** "
+            f"(brevitas scheme `{d['chosen_scheme_brevitas']}`; rule: {d['choice_rule']}). Test halves:", "",
+            "| model | FP32 | INT8 plain / split | INT4 plain / split | INT2 plain / split | INT2 gain | "
+            "INT2 p50 merged / split / plain | merged bytes vs plain INT2 / INT3 / INT4 |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, m in models.items():
+        cells = [f"{m[b]['plain']:.2f} / {m[b]['splitquant']:.2f}" for b in ("int8", "int4", "int2")]
+        dep = m.get("deploy_int2", {})
+        lat = (f"{dep['merged_p50_us']:.1f} / {dep['split_p50_us']:.1f} / {dep['plain_p50_us']:.1f} µs"
+               if dep else "")
+        size = (f"{dep['merged_bytes']:,} vs {dep['plain_int2_bytes']:,} / {dep['plain_int3_bytes']:,} / "
+                f"{dep['plain_int4_bytes']:,}" if dep else "")
+        rows.append(f"| {name} | {m['fp32']:.2f} | " + " | ".join(cells) + f" | {m['int2']['gain_points']:+.2f} | "
+                    f"{lat} | {size} |")
+    g = d["goals"][chosen]
+    rows += ["", f"Goals on test with `{chosen}` ({', '.join(g['goal_models'])}): "
+             + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in g["met"].items())
+             + "; over every model: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in g["met_all_models"].items())
+             + f". Merged INT2 within 1.05x of plain INT2's p50: {'met' if d.get('merged_goal_met') else 'NOT met'}.",
+             "", "Every quantiser, INT2 SplitQuant accuracy, validation / test half (the choice read only the first):", "",
+             "| quantiser | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    quantisers = list(next(iter(models.values()))["val"]["schemes"])
+    for q in quantisers:
+        cells = [f"{m['val']['schemes'][q]['int2']['splitquant']:.2f} / {m['test']['schemes'][q]['int2']['splitquant']:.2f}"
+                 for m in models.values()]
+        rows.append(f"| `{q}`{' (chosen)' if q == chosen else ''} | " + " | ".join(cells) + " |")
+    rows.append("| FP32 | " + " | ".join(f"{m['val']['fp32']:.2f} / {m['test']['fp32']:.2f}" for m in models.values())
+                + " |")
+    return "\n".join(rows)
+
+
+def _splitquant_old(d: dict, models: dict) -> str:
     others = [q for q in ("mse_bc", "awmse") if any(q in m for m in models.values())]
     rows = ["| model | FP32 | INT8 plain / split | INT4 plain / split | INT2 plain / split | INT2 gain | "
             + " | ".join(f"INT2 plain / split, `{q}`" for q in others) + " |",
@@ -118,10 +156,15 @@ def sweep(d: dict) -> str:
     rows = ["| figure | value |", "|---|---|"]
     for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s, mean of two runs)"),
                        ("parallel_s", "parallel wall time (s, mean of two runs)"), ("speedup_vs_serial", "speedup vs serial"),
-                       ("latency_drift_vs_serial", "largest p50 drift, parallel vs serial (best of two runs each)"),
-                       ("latency_drift_single_run", "the same, one run each"),
-                       ("latency_drift_single_run_onnxruntime_points", "one run each, onnxruntime points only"),
-                       ("latency_noise_serial_vs_serial", "noise floor: largest p50 change between two serial runs"),
+                       ("latency_drift_vs_serial_relative",
+                        "**largest p50 drift, parallel vs serial, relative to the probe** (best of two runs each)"),
+                       ("latency_noise_serial_vs_serial_relative",
+                        "**noise floor relative to the probe**: largest change between two serial runs"),
+                       ("latency_drift_single_run_relative", "relative drift, one run each"),
+                       ("latency_drift_vs_serial", "raw p50 drift, parallel vs serial (best of two runs each)"),
+                       ("latency_drift_single_run", "raw, one run each"),
+                       ("latency_drift_single_run_onnxruntime_points", "raw, one run each, onnxruntime points only"),
+                       ("latency_noise_serial_vs_serial", "raw noise floor: largest p50 change between two serial runs"),
                        ("latency_noise_serial_vs_serial_onnxruntime_points", "the same, onnxruntime points only"),
                        ("ray_matches_local", "Ray accuracies identical to local"),
                        ("resume_missing_points", "resume: points missing after the kill"),
@@ -132,7 +175,16 @@ def sweep(d: dict) -> str:
     slot = d.get("slot_isolation")
     if slot:
         rows.append(f"| with `bench.isolation = \"slot\"` (compiles beside benchmarks): speedup | {slot['speedup_vs_serial']} |")
-        rows.append(f"| with `bench.isolation = \"slot\"`: largest p50 drift, one run | {slot['latency_drift_single_run'] * 100:.1f}% |")
+        if "latency_drift_single_run_relative" in slot:
+            rows.append(f"| with `bench.isolation = \"slot\"`: relative drift, one run | "
+                        f"{slot['latency_drift_single_run_relative'] * 100:.1f}% |")
+        rows.append(f"| with `bench.isolation = \"slot\"`: raw p50 drift, one run | {slot['latency_drift_single_run'] * 100:.1f}% |")
+    probes = d.get("probes")
+    if probes:
+        rows.append(f"| probes: points probed / re-measured / still unsteady / sharing a neighbour's probe | "
+                    f"{probes['points_probed']} / {probes['points_remeasured']} / {probes['points_still_unsteady']} / "
+                    f"{probes['points_shared_before']} |")
+        rows.append(f"| probes: time spent, all runs (s) | {probes['probe_seconds_total']} |")
     rows.append(f"\nGrid: `{' '.join('--grid ' + g for g in d.get('grid', []))}` on `{d.get('config')}`.")
     return "\n".join(rows)
 

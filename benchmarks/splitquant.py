@@ -22,16 +22,18 @@ Writes benchmarks/results/splitquant.json (``chosen_scheme``, ``chosen_by``, and
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS_DIR, example, pyplot, save_figure, write_results
+from common import RESULTS_DIR, compare_interleaved, example, pyplot, save_figure, write_results
 
 from neuroedge.converters.splitquant import quantize_weights, split_layers
 from neuroedge.converters.splitquant.export import check_qcdq, export_qcdq
+from neuroedge.converters.splitquant.merge import byte_report, merge_split
 from neuroedge.converters.splitquant.pack import write_packed
 from neuroedge.converters.splitquant.quantize import quant_layers
 from neuroedge.converters.splitquant.split import split_cost
@@ -125,7 +127,7 @@ def bench_model(name: str, progress, task) -> dict:
 
 def headline(name: str, r: dict, qname: str) -> None:
     """The chosen quantiser's INT8/INT4/INT2 on the test half (top-level keys), sizes, one real export."""
-    model, split, calib, data = r.pop("_ctx")
+    model, split, calib, data = r["_ctx"]
     r["fp32"] = r["test"]["fp32"]
     for bits in BITS:
         plain_q, split_q = _quantise(model, split, bits, qname, calib)
@@ -143,6 +145,57 @@ def headline(name: str, r: dict, qname: str) -> None:
         r["size"]["int2_split_qcdq_onnx_bytes"] = onnx_path.stat().st_size
         r["size"]["int2_split_packed_npz_bytes"] = packed["packed_bytes"]
         r["size"]["int2_split_qcdq_ort_max_abs_error"] = check_qcdq(q2, onnx_path, x_te[:64])
+
+
+def _session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    from neuroedge.targets.onnxruntime import session_options
+
+    return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def deployment(name: str, r: dict, qname: str, rounds: int, iterations: int) -> None:
+    """INT2 deployed three ways in onnxruntime (1 thread, IO binding, as the target runs them), timed in
+    one interleaved run: split and merged (one float layer per original layer), and plain INT2 QCDQ.
+    Also the merged model's agreement with the three-part one, its levels and its bytes."""
+    from neuroedge.bench import BenchConfig, time_callable
+    from neuroedge.targets.onnxruntime import bind_for_benchmark
+
+    model, split, calib, data = r.pop("_ctx")
+    plain_q, split_q = _quantise(model, split, 2, qname, calib)
+    merged, weights = merge_split(split_q)
+    x_te = data["test"][0]
+    cfg = BenchConfig(iterations=iterations, warmup=100, min_duration_s=0.0, rounds=1, progress=False, warn=False)
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        calls, sessions = {}, {}
+        for key, m in (("merged", merged), ("split", split_q), ("plain", plain_q)):
+            path = Path(tmp) / f"{key}.onnx"
+            export_qcdq(m, x_te[:4], path)
+            sessions[key] = _session(path)
+            binding, _ = bind_for_benchmark(sessions[key], [x_te[:1]])
+            calls[key] = functools.partial(sessions[key].run_with_iobinding, binding)
+            out[f"{key}_onnx_bytes"] = path.stat().st_size
+        reports = compare_interleaved({k: (lambda f=f: time_callable(f, cfg)) for k, f in calls.items()}, rounds)
+        y = sessions["split"].run(None, {sessions["split"].get_inputs()[0].name: x_te})[0]
+        ym = sessions["merged"].run(None, {sessions["merged"].get_inputs()[0].name: x_te})[0]
+    for key, rep in reports.items():
+        out[f"{key}_p50_us"] = round(rep.p50_ms * 1000, 3)
+        out[f"{key}_p50_spread_pct"] = rep.p50_spread_pct
+    out["merged_vs_plain"] = round(reports["merged"].p50_ms / reports["plain"].p50_ms, 3)
+    out["merged_vs_split"] = round(reports["merged"].p50_ms / reports["split"].p50_ms, 3)
+    out["merged_max_rel_error_ort"] = float(np.abs(ym - y).max() / np.abs(y).max())
+    with torch.no_grad():
+        xt = torch.from_numpy(x_te)
+        ys, ymt = split_q(xt), merged(xt)
+    out["merged_max_rel_error_torch"] = float((ymt - ys).abs().max() / ys.abs().max())
+    out["merged_test_accuracy"] = round(accuracy(merged, *data["test"]), 2)
+    out.update(byte_report(weights))
+    out["scheme"] = qname
+    r["deploy_int2"] = out
+    r.update({k: out[k] for k in ("merged_p50_us", "split_p50_us", "plain_p50_us", "merged_bytes",
+                                   "plain_int2_bytes", "plain_int3_bytes", "plain_int4_bytes")})
 
 
 def _met(g: dict, names: list[str]) -> dict:
@@ -221,6 +274,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the INT2 deployment timing")
+    ap.add_argument("--iterations", type=int, default=2000, help="calls per round and variant")
     args = ap.parse_args()
     names = args.models.split(",")
     warnings.filterwarnings("ignore")
@@ -229,13 +284,17 @@ def main() -> None:
     results = {}
     with Progress() as progress:
         for name in names:
-            task = progress.add_task(name, total=len(QUANTISERS) + len(BITS) + 1)
+            task = progress.add_task(name, total=len(QUANTISERS) + len(BITS) + 2)
             results[name] = bench_model(name, progress, task)
         chosen = choose(results)  # validation accuracies only: the test halves are not read here
         for name in names:
             headline(name, results[name], chosen)
             progress.advance(progress.task_ids[names.index(name)], len(BITS) + 1)
-    data = {**results, "chosen_scheme": chosen, "chosen_by": CHOSEN_BY, "choice_rule": CHOICE_RULE,
+            deployment(name, results[name], chosen, args.rounds, args.iterations)
+            progress.advance(progress.task_ids[names.index(name)])
+    merged_goal = {n: results[n]["deploy_int2"]["merged_vs_plain"] for n in names}
+    data = {**results, "merged_vs_plain_int2": merged_goal,
+            "merged_goal_met": all(v <= 1.05 for v in merged_goal.values()), "chosen_scheme": chosen, "chosen_by": CHOSEN_BY, "choice_rule": CHOICE_RULE,
             "chosen_scheme_brevitas": QUANTISERS[chosen][0], "goals": goals(results, chosen), "settings": {
         "data": "sklearn digits, stratified 70/30 split, seed 0; gesture_cnn: synthetic DVS gesture frames, "
                 "held-out subjects (examples/gesture_snn); each held-out set split into stratified val/test "
@@ -261,6 +320,13 @@ def main() -> None:
     g = data["goals"][chosen]
     console.print(f"chosen on validation: {chosen}; goals on test ({', '.join(g['goal_models'])}): {g['met']}; "
                   f"every model: {g['met_all_models']}")
+    for n in names:
+        d = results[n]["deploy_int2"]
+        console.print(f"{n}: INT2 p50 merged {d['merged_p50_us']:.1f} µs, split {d['split_p50_us']:.1f}, plain "
+                      f"{d['plain_p50_us']:.1f} (merged/plain {d['merged_vs_plain']:.2f}x); merged = split to "
+                      f"{d['merged_max_rel_error_ort']:.1e} (ORT); {d['merged_levels_max']} levels max; bytes: codebook "
+                      f"{d['merged_bytes']}, plain INT2/3/4 {d['plain_int2_bytes']}/{d['plain_int3_bytes']}/"
+                      f"{d['plain_int4_bytes']}, run time {d['merged_runtime_bytes']}")
     console.print(f"wrote {path} and {RESULTS_DIR / 'splitquant.png'}")
 
 
