@@ -13,7 +13,7 @@ Writes benchmarks/results/gesture_deploy.json and gesture_deploy.png. What it me
 * the TensorRT pipelines (deploy_tensorrt.toml FP16, deploy_tensorrt_int8.toml INT8 QCDQ) run up to the
   tensorrt step; on a machine without TensorRT or a CUDA device the exact one-line reason is recorded,
   and for INT8 the Q/DQ analysis and precision check that run before any GPU is touched;
-* the jetson target over a loopback sshd (examples/imu_attitude/loopback_sshd.py) with onnxruntime as the
+* the jetson target over a loopback sshd (neuroedge.targets.jetson.loopback) with onnxruntime as the
   board backend: its outputs against local onnxruntime, and its remote benchmark.
 """
 
@@ -32,9 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from neuroedge import pipeline, registry  # noqa: E402
-from neuroedge import tensorrt_build as tb  # noqa: E402
 from neuroedge.bench import BenchConfig, host_info  # noqa: E402
 from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
+from neuroedge.trt import build as tb  # noqa: E402
+from neuroedge.trt import qdq as tq  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "gesture_snn"
 
@@ -126,7 +127,7 @@ def tensorrt_path(workdir: Path) -> dict[str, Any]:
             from neuroedge.bundle import load
 
             src = load(steps[0])
-            qdq = tb.analyze_qdq(src.main_file)
+            qdq = tq.analyze_qdq(src.main_file)
             precision = config["steps"][1]["params"]["precision"]
             try:
                 tb.check_precision(precision, qdq)
@@ -156,7 +157,7 @@ def qcdq_accuracy(workdir: Path, x: np.ndarray, y: np.ndarray) -> float | None:
 
 def jetson_loopback(bundle: Any, x: np.ndarray, iterations: int) -> dict[str, Any]:
     """The jetson target against a real sshd on 127.0.0.1, onnxruntime as the board backend."""
-    from examples.imu_attitude.loopback_sshd import loopback_sshd, missing
+    from neuroedge.targets.jetson.loopback import loopback_sshd, missing
 
     why = missing()
     if why:

@@ -1,7 +1,8 @@
 """Converter ``tensorrt``: an ONNX or QCDQ-ONNX bundle -> a ``tensorrt-plan`` bundle (TensorRT 10 API).
 
-The build itself lives in ``neuroedge.tensorrt_build`` (shared with the jetson runner, which builds on the
-board). Checks made before any GPU is touched, so they work and are tested on a CPU-only machine:
+The build itself lives in ``neuroedge.trt.build`` (shared with the board runner, which builds on the
+board); the Q/DQ analysis and prep pass in ``neuroedge.trt.qdq`` (host only). Checks made before any GPU
+is touched, so they work and are tested on a CPU-only machine:
 
 * the precision is possible for this graph (``check_precision``): sub-8-bit Q/DQ is refused in one line,
   since TensorRT has no INT4/INT2 kernels and would run such a graph in float;
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from neuroedge import tensorrt_build as tb
-from neuroedge.bundle import Bundle, ChainStep, Manifest, TensorSpec, atomic_write_json, save
-from neuroedge.registry import Converter, RegistryError, params_to_json
+from neuroedge.bundle import Bundle, Manifest, TensorSpec
+from neuroedge.registry import Converter, RegistryError
+from neuroedge.trt import build as tb
+from neuroedge.trt import qdq as tq
 
 VERSION = "0.1.0"
 
@@ -57,62 +59,37 @@ def _specs_for_batch(specs: tuple[TensorSpec, ...], dynamic: bool) -> tuple[Tens
                  for s in specs)
 
 
-def convert(source: Bundle, params: TensorRTParams, out: Path, force: bool = False) -> Bundle:
-    if not isinstance(source, Bundle):
-        raise RegistryError("tensorrt converts a bundle (onnx or qcdq-onnx); export the model first")
-    if source.format not in ("onnx", "qcdq-onnx"):
-        raise RegistryError(f"tensorrt reads onnx or qcdq-onnx bundles; {source.path} is {source.format!r}")
+def convert(source: Bundle, params: TensorRTParams, folder: Path) -> Manifest:
+    """an onnx/qcdq-onnx bundle -> a TensorRT engine (FP32/FP16/INT8 Q/DQ), built on the local GPU"""
     try:
-        tb.check_precision(params.precision, tb.analyze_qdq(source.main_file))
+        tb.check_precision(params.precision, tq.analyze_qdq(source.main_file))
     except tb.TensorRTBuildError as exc:
         raise RegistryError(f"tensorrt: {exc}") from None
     ok, why = tb.tensorrt_status()
     if not ok:
         raise RegistryError(f"tensorrt: cannot build here: {why}")
     trt_version = why  # tensorrt_status gives the version when it is usable
-
     dynamic = any(isinstance(s.shape[0], str) for s in source.manifest.inputs if s.shape)
-    holder: dict = {}
-
-    def writer(folder: Path) -> None:
-        # model.onnx is the graph TensorRT parses: the source, or its Q/DQ-prepared form.
-        qdq, prep = tb.prepare_for_build(source.main_file, folder / "model.onnx", params.precision, trt_version)
-        cache = folder / "timing.cache"
-        if params.timing_cache and Path(params.timing_cache).is_file():
-            shutil.copyfile(params.timing_cache, cache)
-        log = tb.build_engine(folder / "model.onnx", folder / "model.plan", precision=params.precision,
-                              batch_profile=(params.min_batch, params.opt_batch, params.max_batch),
-                              workspace_mb=params.workspace_mb, timing_cache=cache)
-        log["qdq"] = qdq
-        log["qdq_prep"] = prep
-        (folder / "build_log.json").write_text(json.dumps(log, indent=2) + "\n")
-        holder["log"] = log
-
-    manifest = Manifest(
-        format="tensorrt-plan",
-        main="model.plan",
+    # model.onnx is the graph TensorRT parses: the source, or its Q/DQ-prepared form.
+    qdq, prep = tq.prepare_for_build(source.main_file, folder / "model.onnx", params.precision, trt_version)
+    cache = folder / "timing.cache"
+    if params.timing_cache and Path(params.timing_cache).is_file():
+        shutil.copyfile(params.timing_cache, cache)
+    log = tb.build_engine(folder / "model.onnx", folder / "model.plan", precision=params.precision,
+                          batch_profile=(params.min_batch, params.opt_batch, params.max_batch),
+                          workspace_mb=params.workspace_mb, timing_cache=cache)
+    log["qdq"] = qdq
+    log["qdq_prep"] = prep
+    (folder / "build_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    return Manifest(
+        format="tensorrt-plan", main="model.plan",
         inputs=_specs_for_batch(source.manifest.inputs, dynamic),
         outputs=_specs_for_batch(source.manifest.outputs, dynamic),
-        chain=(*source.manifest.chain,
-               ChainStep("tensorrt", VERSION, params_to_json(params), source.source_hash)),
-        metrics={},
-        files={},
-        extra={},
+        state=source.manifest.state,
+        metrics={"build_seconds": log["build_seconds"]},
+        extra={"build": log, "source_format": source.format},
     )
-    bundle = save(out, manifest, writer, force=force)
-    # The log exists only after the build: add it to the manifest (the files, hence the hashes, are unchanged).
-    log = holder["log"]
-    final = replace(bundle.manifest, metrics={"build_seconds": log["build_seconds"]},
-                    extra={"build": log, "source_format": source.format})
-    atomic_write_json(bundle.path / "manifest.json", final.to_json())
-    return Bundle(bundle.path, final)
 
 
-CONVERTER = Converter(
-    name="tensorrt",
-    summary="ONNX/QCDQ-ONNX -> TensorRT engine (FP32/FP16, INT8 via explicit Q/DQ), dynamic-batch profile",
-    params=TensorRTParams,
-    convert=convert,
-    accepts="bundle",
-    version=VERSION,
-)
+CONVERTER = Converter("tensorrt", TensorRTParams, convert, reads=("onnx", "qcdq-onnx"), writes="tensorrt-plan",
+                      version=VERSION)

@@ -3,7 +3,7 @@
 Before loading, the engine's build log (TensorRT version, GPU compute capability) is checked against this
 machine: an engine built by another TensorRT or for another GPU is refused in one line, not left to
 crash in deserialisation. Execution is ``execute_async_v3`` with named tensor addresses (TensorRT 10),
-through the same ``TrtSession`` the board runner uses (``neuroedge.targets.jetson_runner``).
+through the same ``TrtSession`` the board runner uses (``neuroedge.trt.session``).
 
 The benchmark reports trtexec's split: host latency (H2D + GPU compute + D2H, waited for) as the samples,
 with GPU compute time (CUDA events) and enqueue time summarised in ``settings``. The engine build time is
@@ -17,20 +17,26 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from neuroedge import tensorrt_build as tb
 from neuroedge.bench import BenchConfig, LatencyReport, host_info
 from neuroedge.bundle import Bundle, TensorSpec
-from neuroedge.registry import Target, check_inputs
+from neuroedge.registry import Target, check_inputs, opt
+from neuroedge.trt.build import check_engine_compatible, tensorrt_status
+from neuroedge.trt.cuda import cuda_info
 
-OPTIONS = ("trtexec", "trtexec_path")
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    trtexec: bool = opt(False, "also time the engine with trtexec and record its figures")
+    trtexec_path: str | None = opt(None, "the trtexec binary (default: found on PATH)")
 
 
 def available() -> Literal[True] | str:
-    ok, why = tb.tensorrt_status()
+    ok, why = tensorrt_status()
     return True if ok else why
 
 
@@ -41,7 +47,7 @@ def engine_problem(bundle: Bundle) -> str | None:
     log = bundle.manifest.extra.get("build")
     if not isinstance(log, dict):
         return f"{bundle.path}: no build log in the manifest (extra.build); rebuild with neuroedge convert tensorrt"
-    reason = tb.check_engine_compatible(log, trt.__version__, tb.cuda_info())
+    reason = check_engine_compatible(log, trt.__version__, cuda_info())
     return f"{bundle.path}: {reason}" if reason else None
 
 
@@ -83,14 +89,11 @@ def parse_trtexec_summary(text: str) -> dict[str, Any]:
 class TensorRTRunner:
     target = "tensorrt"
 
-    def __init__(self, bundle: Bundle, options: dict[str, Any]) -> None:
-        unknown = set(options) - set(OPTIONS)
-        if unknown:
-            raise ValueError(f"tensorrt: unknown option(s) {sorted(unknown)}; known: {', '.join(OPTIONS)}")
+    def __init__(self, bundle: Bundle, options: TensorRTOptions) -> None:
         problem = engine_problem(bundle)
         if problem:
             raise RuntimeError(problem)
-        from neuroedge.targets.jetson_runner import TrtSession
+        from neuroedge.trt.session import TrtSession
 
         self.bundle = bundle
         self.inputs: tuple[TensorSpec, ...] = bundle.manifest.inputs
@@ -119,7 +122,7 @@ class TensorRTRunner:
         return [out[s.name] for s in self.outputs]
 
     def benchmark(self, inputs: list[np.ndarray], config: BenchConfig = BenchConfig()) -> LatencyReport:  # noqa: B008
-        if str(self.options.get("trtexec", "")).lower() in ("1", "true", "yes"):
+        if self.options.trtexec:
             return self._benchmark_trtexec(config)
         arrays = check_inputs(self.inputs, inputs)
         session = self._session_for(arrays)
@@ -134,7 +137,7 @@ class TensorRTRunner:
                              warmup_iterations=0, batch=config.batch, settings=settings, host=host_info())
 
     def _benchmark_trtexec(self, config: BenchConfig) -> LatencyReport:
-        exe = self.options.get("trtexec_path") or shutil.which("trtexec")
+        exe = self.options.trtexec_path or shutil.which("trtexec")
         if not exe:
             raise RuntimeError("trtexec not found: add TensorRT's bin folder to PATH or pass trtexec_path=...")
         cmd = [str(exe), f"--loadEngine={self.bundle.main_file}", f"--iterations={config.iterations}",
@@ -170,15 +173,9 @@ class TensorRTRunner:
             self._session = None
 
 
-def open_runner(bundle: Bundle, options: dict[str, Any]) -> TensorRTRunner:
-    return TensorRTRunner(bundle, dict(options))
+def open_runner(bundle: Bundle, options: TensorRTOptions) -> TensorRTRunner:
+    """TensorRT 10 on the local NVIDIA GPU: execute_async_v3, host/GPU/enqueue times as trtexec reports"""
+    return TensorRTRunner(bundle, options)
 
 
-TARGET = Target(
-    name="tensorrt",
-    summary="TensorRT 10 on the local NVIDIA GPU: execute_async_v3, host/GPU/enqueue times as trtexec reports",
-    formats=("tensorrt-plan",),
-    available=available,
-    open=open_runner,
-    bench_resources={"GPU": 1},
-)
+TARGET = Target("tensorrt", ("tensorrt-plan",), open_runner, TensorRTOptions, available, bench_resources={"GPU": 1})

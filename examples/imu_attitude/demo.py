@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"latency per call, batch 1: onnxruntime p50 {lat['onnxruntime'].p50_ms * 1000:.1f} µs, "
                   f"torch eager p50 {lat['torch'].p50_ms * 1000:.1f} µs")
 
-    from examples.imu_attitude.loopback_sshd import loopback_sshd, missing
+    from neuroedge.targets.jetson.loopback import loopback_sshd, missing
     from neuroedge.registry import open_runner
 
     why = missing()

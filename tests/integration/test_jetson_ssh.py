@@ -1,17 +1,14 @@
 """The jetson target against a real sshd on 127.0.0.1 (Debian openssh-server), onnxruntime as the board backend.
 
-The fixture generates a host key and a user key in a temp folder, writes an sshd_config with its own
-AuthorizedKeysFile and a high port, starts ``/usr/sbin/sshd -D`` and stops it after the module. The client
-uses a temp known_hosts holding the fixture's host key, so host-key checking stays on.
+The fixture is ``neuroedge.targets.jetson.loopback``: a generated host key and user key in a private temp
+folder, its own AuthorizedKeysFile and a high port. The client uses a temp known_hosts holding the host key,
+so host-key checking stays on.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,57 +16,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SSHD = "/usr/sbin/sshd"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from neuroedge.targets.jetson.loopback import free_port, keygen, loopback_sshd, missing
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
-    if not Path(SSHD).is_file() or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
-        pytest.skip("no sshd/ssh: apt-get install openssh-server openssh-client (make setup does)")
-    d = tmp_path_factory.mktemp("sshd")
-    os.chmod(d, 0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "user_key")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "other_key")], check=True)
-    shutil.copy(d / "user_key.pub", d / "authorized_keys")
-    port = _free_port()
-    user = getpass.getuser()
-    config = d / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        f"PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        f"AllowUsers {user}\nLogLevel ERROR\n"
-    )
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation folder sshd insists on
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.skip(f"sshd did not start: {proc.stderr.read().decode(errors='replace').strip()[:200]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    host_pub = (d / "host_key.pub").read_text().split()
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    yield {"port": port, "user": user, "dir": d}
-    proc.terminate()
-    proc.wait(timeout=10)
+def sshd():
+    """Options for a real sshd on 127.0.0.1, plus ``dir``: its private key folder (with a refused key)."""
+    why = missing()
+    if why:
+        pytest.skip(f"{why} (make setup does)")
+    try:
+        context = loopback_sshd()
+        options = context.__enter__()
+    except RuntimeError as exc:  # e.g. not allowed to run sshd here
+        pytest.skip(str(exc))
+    folder = Path(options["identity"]).parent
+    keygen(folder / "other_key")  # a key sshd does not know
+    yield {**options, "dir": folder}
+    context.__exit__(None, None, None)
 
 
 def _options(sshd: dict, **extra: str) -> dict:
     return {
-        "url": f"jetson://{sshd['user']}@127.0.0.1:{sshd['port']}",
-        "identity": str(sshd["dir"] / "user_key"),
-        "known_hosts": str(sshd["dir"] / "known_hosts"),
+        **{k: v for k, v in sshd.items() if k != "dir"},
         "remote_python": sys.executable,  # the board's python: here the venv's, which has onnxruntime
         "backend": "onnxruntime",
         **extra,
@@ -83,7 +52,7 @@ def test_remote_run_matches_local_and_benchmark_reports_board(sshd, mlp_bundle) 
     from neuroedge.targets.jetson import TARGET
 
     assert TARGET.available() is True
-    runner = TARGET.open(mlp_bundle, _options(sshd))
+    runner = _open(TARGET, mlp_bundle, _options(sshd))
     x = np.random.default_rng(0).random((1, 64)).astype(np.float32)
     (remote,) = runner.run([x])
     local = ort.InferenceSession(str(mlp_bundle.main_file)).run(None, {"input": x})[0]
@@ -100,7 +69,7 @@ def test_remote_run_matches_local_and_benchmark_reports_board(sshd, mlp_bundle) 
 def test_refused_key_is_one_line_with_fix(sshd, mlp_bundle) -> None:
     from neuroedge.targets.jetson import TARGET, JetsonError
 
-    runner = TARGET.open(mlp_bundle, _options(sshd, identity=str(sshd["dir"] / "other_key")))
+    runner = _open(TARGET, mlp_bundle, _options(sshd, identity=str(sshd["dir"] / "other_key")))
     with pytest.raises(JetsonError, match="key was refused.*ssh-copy-id") as err:
         runner.run([np.zeros((1, 64), np.float32)])
     assert "\n" not in str(err.value)
@@ -110,7 +79,7 @@ def test_unknown_host_key_is_refused(sshd, mlp_bundle, tmp_path: Path) -> None:
     from neuroedge.targets.jetson import TARGET, JetsonError
 
     (tmp_path / "empty_known_hosts").write_text("")
-    runner = TARGET.open(mlp_bundle, _options(sshd, known_hosts=str(tmp_path / "empty_known_hosts")))
+    runner = _open(TARGET, mlp_bundle, _options(sshd, known_hosts=str(tmp_path / "empty_known_hosts")))
     with pytest.raises(JetsonError, match="host key not known.*ssh-keyscan"):
         runner.run([np.zeros((1, 64), np.float32)])
 
@@ -118,7 +87,7 @@ def test_unknown_host_key_is_refused(sshd, mlp_bundle, tmp_path: Path) -> None:
 def test_remote_without_python(sshd, mlp_bundle) -> None:
     from neuroedge.targets.jetson import TARGET, JetsonError
 
-    runner = TARGET.open(mlp_bundle, _options(sshd, remote_python="/nonexistent/python3"))
+    runner = _open(TARGET, mlp_bundle, _options(sshd, remote_python="/nonexistent/python3"))
     with pytest.raises(JetsonError, match="no '/nonexistent/python3' on the board"):
         runner.run([np.zeros((1, 64), np.float32)])
 
@@ -128,7 +97,7 @@ def test_unreachable_host(mlp_bundle) -> None:
         pytest.skip("no ssh client: apt-get install openssh-client")
     from neuroedge.targets.jetson import TARGET, JetsonError
 
-    runner = TARGET.open(mlp_bundle, {"url": f"jetson://nobody@127.0.0.1:{_free_port()}", "connect_timeout": 3})
+    runner = _open(TARGET, mlp_bundle, {"url": f"jetson://nobody@127.0.0.1:{free_port()}", "connect_timeout": 3})
     with pytest.raises(JetsonError, match="unreachable"):
         runner.run([np.zeros((1, 64), np.float32)])
 
@@ -141,7 +110,7 @@ def test_one_shared_connection_one_upload_and_batched_runs(sshd, mlp_bundle) -> 
 
     xs = np.random.default_rng(1).random((6, 1, 64)).astype(np.float32)
     local = ort.InferenceSession(str(mlp_bundle.main_file))
-    runner = TARGET.open(mlp_bundle, _options(sshd))
+    runner = _open(TARGET, mlp_bundle, _options(sshd))
     try:
         (first,) = runner.run([xs[0]])
         session = runner._session  # run() goes through one long-lived remote runner process
@@ -167,7 +136,7 @@ def test_one_shared_connection_one_upload_and_batched_runs(sshd, mlp_bundle) -> 
 
     assert session.proc.poll() is not None  # the remote session ended with the runner
     # A new runner (one remote invocation per call this time): the board already holds every file.
-    again = TARGET.open(mlp_bundle, _options(sshd, persistent="false"))
+    again = _open(TARGET, mlp_bundle, _options(sshd, persistent="false"))
     try:
         (y,) = again.run([xs[0]])
         np.testing.assert_allclose(y, first, rtol=0, atol=0)
@@ -184,7 +153,7 @@ def test_stale_job_folders_are_removed(sshd, mlp_bundle) -> None:
     (stale / "model.onnx").write_bytes(b"old")
     old = time.time() - 3 * 86400
     os.utime(stale, (old, old))
-    runner = TARGET.open(mlp_bundle, _options(sshd))
+    runner = _open(TARGET, mlp_bundle, _options(sshd))
     try:
         runner.run([np.zeros((1, 64), np.float32)])
     finally:
@@ -200,7 +169,7 @@ def test_tensorrt_backend_without_tensorrt_on_the_board(sshd, mlp_bundle) -> Non
         pytest.skip("this 'board' (the local venv) has tensorrt: the refusal cannot be shown here")
     from neuroedge.targets.jetson import TARGET, JetsonError
 
-    runner = TARGET.open(mlp_bundle, _options(sshd, backend="tensorrt"))
+    runner = _open(TARGET, mlp_bundle, _options(sshd, backend="tensorrt"))
     try:
         with pytest.raises(JetsonError, match="no tensorrt module.*python3-libnvinfer or pass backend=onnxruntime"):
             runner.run([np.zeros((1, 64), np.float32)])
@@ -219,7 +188,7 @@ def test_runner_on_python_38(sshd, mlp_bundle) -> None:
     from neuroedge.targets.jetson import TARGET
 
     x = np.random.default_rng(2).random((1, 64)).astype(np.float32)
-    runner = TARGET.open(mlp_bundle, _options(sshd, remote_python=python))
+    runner = _open(TARGET, mlp_bundle, _options(sshd, remote_python=python))
     try:
         (y,) = runner.run([x])
         (many,) = runner.run_many([[x]])
@@ -230,3 +199,10 @@ def test_runner_on_python_38(sshd, mlp_bundle) -> None:
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(many[0], want, rtol=1e-5, atol=1e-6)
     assert report.settings["runner_python"].startswith("3.8.") and report.iterations >= 50
+
+
+def _open(target, bundle, raw):
+    """The target's open() with its options filled as the CLI fills them (unknown keys refused)."""
+    from neuroedge.registry import parse_params
+
+    return target.open(bundle, parse_params(target.options, raw, where="target 'jetson'", kind="option"))

@@ -23,8 +23,9 @@ pytest.importorskip("onnxruntime")
 
 from examples.gesture_snn.model import INPUT_SHAPE, gesture_cnn  # noqa: E402
 from neuroedge import pipeline, registry  # noqa: E402
-from neuroedge import tensorrt_build as tb  # noqa: E402
 from neuroedge.bundle import load  # noqa: E402
+from neuroedge.trt import build as tb  # noqa: E402
+from neuroedge.trt import qdq as tq  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "gesture_snn"
 
@@ -97,7 +98,7 @@ def test_tensorrt_fp16_pipeline_stops_where_a_gpu_is_needed(assets: dict[str, Pa
     assert config["steps"][1]["params"]["precision"] == "fp16"
     source = _expect_stop_at_tensorrt(config, assets["dir"] / "trt-fp16")
     assert source.format == "onnx"
-    qdq = tb.analyze_qdq(source.main_file)
+    qdq = tq.analyze_qdq(source.main_file)
     assert qdq["quantize_nodes"] == 0
     tb.check_precision("fp16", qdq)  # float ONNX: fp16 is allowed, int8 is refused in one line
     with pytest.raises(tb.TensorRTBuildError, match="int8 needs explicit Q/DQ on activations"):
@@ -109,7 +110,7 @@ def test_tensorrt_int8_qcdq_pipeline_passes_the_checks(assets: dict[str, Path]) 
                                                             "splitquant.check_samples": 2})
     source = _expect_stop_at_tensorrt(config, assets["dir"] / "trt-int8")
     assert source.format == "qcdq-onnx"
-    qdq = tb.analyze_qdq(source.main_file)
+    qdq = tq.analyze_qdq(source.main_file)
     # One INT8 activation Q/DQ in front of each of the 5 conv/linear layers (brevitas QCDQ).
     assert qdq["activation_qdq"] == 5 and qdq["min_activation_bits"] == 8
     tb.check_precision("int8", qdq)
@@ -124,7 +125,7 @@ def test_tensorrt_int8_qcdq_pipeline_passes_the_checks(assets: dict[str, Path]) 
     import onnxruntime as ort
 
     prepared = assets["dir"] / "int8-prepared.onnx"
-    qdq2, log = tb.prepare_for_build(source.main_file, prepared, "int8", "10.3.0")
+    qdq2, log = tq.prepare_for_build(source.main_file, prepared, "int8", "10.3.0")
     assert qdq2 == qdq and log["folded_bias_dequantize"] == 5 and log["folded_weight_clips"] == 5
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -159,4 +160,4 @@ def test_tensorrt_refuses_brevitas_4bit_weight_only_qcdq(assets: dict[str, Path]
                                                  "weights": str(assets["weights"])}, where="test")
     source = conv.convert("examples.gesture_snn.model:gesture_cnn", params, assets["dir"] / "w4", False)
     with pytest.raises(tb.TensorRTBuildError, match="4-bit weight-only Q/DQ"):
-        tb.check_precision("fp16", tb.analyze_qdq(source.main_file))
+        tb.check_precision("fp16", tq.analyze_qdq(source.main_file))

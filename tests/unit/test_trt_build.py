@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroedge import tensorrt_build as tb
+from neuroedge.trt import build as tb
+from neuroedge.trt import qdq as tq
 from tests.qdq_fixtures import qdq_matmul
 
 onnx = pytest.importorskip("onnx")
@@ -27,13 +28,13 @@ def _qdq_linear(path: Path, weight_bits: int | None, act_bits: int | None) -> Pa
 
 
 def test_analyze_qdq_counts_bits(tmp_path: Path) -> None:
-    assert tb.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None))["quantize_nodes"] == 0
-    int4w = tb.analyze_qdq(_qdq_linear(tmp_path / "w4.onnx", 4, None))
+    assert tq.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None))["quantize_nodes"] == 0
+    int4w = tq.analyze_qdq(_qdq_linear(tmp_path / "w4.onnx", 4, None))
     assert int4w == {"nonzero_zero_point_qdq": 0, "quantize_nodes": 1, "weight_qdq": 1, "activation_qdq": 0,
                      "min_weight_bits": 4, "min_activation_bits": None}
-    both = tb.analyze_qdq(_qdq_linear(tmp_path / "w8a8.onnx", 8, 8))
+    both = tq.analyze_qdq(_qdq_linear(tmp_path / "w8a8.onnx", 8, 8))
     assert both["min_weight_bits"] == 8 and both["min_activation_bits"] == 8
-    assert tb.analyze_qdq(_qdq_linear(tmp_path / "w2.onnx", 2, 8))["min_weight_bits"] == 2
+    assert tq.analyze_qdq(_qdq_linear(tmp_path / "w2.onnx", 2, 8))["min_weight_bits"] == 2
 
 
 @pytest.mark.parametrize(
@@ -45,18 +46,18 @@ def test_analyze_qdq_counts_bits(tmp_path: Path) -> None:
     ],
 )
 def test_check_precision_refuses_in_one_line(tmp_path: Path, weight_bits, act_bits, precision, message) -> None:
-    qdq = tb.analyze_qdq(_qdq_linear(tmp_path / "m.onnx", weight_bits, act_bits))
+    qdq = tq.analyze_qdq(_qdq_linear(tmp_path / "m.onnx", weight_bits, act_bits))
     with pytest.raises(tb.TensorRTBuildError, match=message) as err:
         tb.check_precision(precision, qdq)
     assert "\n" not in str(err.value)
 
 
 def test_check_precision_accepts_int8_qdq_and_float(tmp_path: Path) -> None:
-    tb.check_precision("int8", tb.analyze_qdq(_qdq_linear(tmp_path / "q.onnx", 8, 8)))
+    tb.check_precision("int8", tq.analyze_qdq(_qdq_linear(tmp_path / "q.onnx", 8, 8)))
     # 2-bit weights beside INT8 activation Q/DQ: TensorRT runs them in INT8 kernels, so no refusal.
-    tb.check_precision("int8", tb.analyze_qdq(_qdq_linear(tmp_path / "w2a8.onnx", 2, 8)))
+    tb.check_precision("int8", tq.analyze_qdq(_qdq_linear(tmp_path / "w2a8.onnx", 2, 8)))
     for precision in ("fp32", "fp16"):
-        tb.check_precision(precision, tb.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None)))
+        tb.check_precision(precision, tq.analyze_qdq(_qdq_linear(tmp_path / "f.onnx", None, None)))
     with pytest.raises(tb.TensorRTBuildError, match="precision 'int4'"):
         tb.check_precision("int4", {})
 
@@ -153,15 +154,21 @@ def test_parse_trtexec_summary() -> None:
 
 
 def test_board_files_parse_as_python_38() -> None:
-    root = Path(__file__).resolve().parents[2]
-    for rel in ("targets/jetson_runner.py", "toolkit/tensorrt_build.py"):
-        src = (root / rel).read_text()
-        ast.parse(src, feature_version=(3, 8))  # JetPack 5 ships Python 3.8
-        assert "import neuroedge" not in src and "from neuroedge" not in src  # self-contained on the board
+    import neuroedge.trt as package
+
+    folder = Path(package.__file__).parent
+    assert "qdq.py" not in package.BOARD_FILES  # host only: the board has no onnx package
+    for name in package.BOARD_FILES:
+        src = (folder / name).read_text()
+        tree = ast.parse(src, feature_version=(3, 8))  # JetPack 5 ships Python 3.8
+        imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0]
+        assert not {m.split(".")[0] for m in imported} & {"neuroedge", "onnx"}, name  # not on the board
+        assert "sys.path" not in src
 
 
 def test_clock_lock_detection() -> None:
-    from neuroedge.targets.jetson_runner import clocks_locked
+    from neuroedge.trt.runner import clocks_locked
 
     locked = "cpu0: Online=1 Governor=schedutil MinFreq=2201600 MaxFreq=2201600 CurrentFreq=2201600\n" \
              "GPU MinFreq=1300500000 MaxFreq=1300500000 CurrentFreq=1300500000"
@@ -172,12 +179,14 @@ def test_clock_lock_detection() -> None:
 
 def test_runner_script_runs_standalone_with_onnxruntime(tmp_path: Path) -> None:
     """The board runner as the board runs it: a separate process, its own folder, no neuroedge import."""
-    root = Path(__file__).resolve().parents[2]
-    for name, src in (("jetson_runner.py", "targets/jetson_runner.py"), ("tensorrt_build.py", "toolkit/tensorrt_build.py")):
-        (tmp_path / name).write_text((root / src).read_text())
+    import neuroedge.trt as package
+
+    (tmp_path / "trt").mkdir()  # the job folder as the jetson target uploads it
+    for name in package.BOARD_FILES:
+        (tmp_path / "trt" / name).write_text((Path(package.__file__).parent / name).read_text())
     _qdq_linear(tmp_path / "model.onnx", None, None)
     np.savez(tmp_path / "inputs.npz", x=np.ones((1, 4), np.float32))
-    out = subprocess.run([sys.executable, "-I", "jetson_runner.py", "--onnx", "model.onnx", "--inputs", "inputs.npz",
+    out = subprocess.run([sys.executable, "-E", "-s", "-m", "trt.runner", "--onnx", "model.onnx", "--inputs", "inputs.npz",
                           "--backend", "onnxruntime", "--iterations", "50", "--duration-s", "0", "--warmup-s", "0"],
                          cwd=tmp_path, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.split("NEUROEDGE-RESULT", 1)[1])
@@ -268,7 +277,7 @@ def test_prep_pass_folds_bias_dq_and_weight_clip_exactly(brevitas_exports, tmp_p
     wtype, n_bias = ("UINT8", 0) if name == "w4" else ("INT8", 3)
     assert before.count(("DequantizeLinear", "INT32")) == n_bias and before.count(("Clip", wtype)) == 3
     dst = tmp_path / "prepared.onnx"
-    log = tb.prepare_qdq_for_tensorrt(src, dst, weights)
+    log = tq.prepare_qdq_for_tensorrt(src, dst, weights)
     after = _ops_on(dst)
     assert ("DequantizeLinear", "INT32") not in after and not any(op == "Clip" for op, _ in after)
     assert log["folded_bias_dequantize"] == n_bias and log["folded_weight_clips"] == 3
@@ -278,30 +287,30 @@ def test_prep_pass_folds_bias_dq_and_weight_clip_exactly(brevitas_exports, tmp_p
         assert after.count(("QuantizeLinear", "FLOAT")) == 3 and log["requantized_weights"] == 3
     x = np.random.default_rng(1).random((4, 2, 8, 8), dtype=np.float32)
     np.testing.assert_allclose(_ort(dst, x), _ort(src, x), rtol=1e-6, atol=1e-7)
-    assert tb.analyze_qdq(dst) == tb.analyze_qdq(src)  # same classification, same check_precision verdict
-    record = json.loads(next(p.value for p in onnx.load(str(dst)).metadata_props if p.key == tb.PREP_KEY))
+    assert tq.analyze_qdq(dst) == tq.analyze_qdq(src)  # same classification, same check_precision verdict
+    record = json.loads(next(p.value for p in onnx.load(str(dst)).metadata_props if p.key == tq.PREP_KEY))
     assert record["pass"] == "tensorrt-qdq-prep" and record["source_hash"] == tb.sha256_file(src)
 
 
 def test_prepare_for_build_gates_then_prepares(brevitas_exports, tmp_path: Path) -> None:
-    qdq, log = tb.prepare_for_build(brevitas_exports["w8a8"], tmp_path / "p.onnx", "int8", "10.3.0")
+    qdq, log = tq.prepare_for_build(brevitas_exports["w8a8"], tmp_path / "p.onnx", "int8", "10.3.0")
     assert qdq["min_weight_bits"] == 8 and qdq["activation_qdq"] == 3
     assert log["weights"] == "int8" and log["prepared_hash"] == tb.sha256_file(tmp_path / "p.onnx")
-    assert tb.prepare_for_build(brevitas_exports["w8a8"], tmp_path / "p8.onnx", "int8", "8.6.2")[1]["weights"] \
+    assert tq.prepare_for_build(brevitas_exports["w8a8"], tmp_path / "p8.onnx", "int8", "8.6.2")[1]["weights"] \
         == "float-qdq"
-    qdq2, _ = tb.prepare_for_build(brevitas_exports["w2a8"], tmp_path / "p2.onnx", "int8")
+    qdq2, _ = tq.prepare_for_build(brevitas_exports["w2a8"], tmp_path / "p2.onnx", "int8")
     assert qdq2["min_weight_bits"] == 2  # the folded [-2, 1] Clip is remembered
     with pytest.raises(tb.TensorRTBuildError, match="4-bit weight-only Q/DQ"):
-        tb.prepare_for_build(brevitas_exports["w4"], tmp_path / "p4.onnx", "fp16")
+        tq.prepare_for_build(brevitas_exports["w4"], tmp_path / "p4.onnx", "fp16")
     assert not (tmp_path / "p4.onnx").exists()
     # The 4-bit "paper" scheme is asymmetric (UINT8 + zero point): TensorRT would reject that too.
-    assert tb.analyze_qdq(brevitas_exports["w4"])["nonzero_zero_point_qdq"] == 3
-    assert tb.analyze_qdq(brevitas_exports["w8a8"])["nonzero_zero_point_qdq"] == 0
+    assert tq.analyze_qdq(brevitas_exports["w4"])["nonzero_zero_point_qdq"] == 3
+    assert tq.analyze_qdq(brevitas_exports["w8a8"])["nonzero_zero_point_qdq"] == 0
     with pytest.raises(tb.TensorRTBuildError, match="3 DequantizeLinear nodes with a nonzero zero point.*symmetric") as err:
         tb.check_precision("fp16", {"nonzero_zero_point_qdq": 3, "min_weight_bits": 8, "activation_qdq": 0})
     assert "\n" not in str(err.value)
     float_onnx = _qdq_linear(tmp_path / "f.onnx", None, None)
-    qdq3, log3 = tb.prepare_for_build(float_onnx, tmp_path / "pf.onnx", "fp16")
+    qdq3, log3 = tq.prepare_for_build(float_onnx, tmp_path / "pf.onnx", "fp16")
     assert log3 is None and (tmp_path / "pf.onnx").read_bytes() == float_onnx.read_bytes()
     assert tb.weight_style_for(None) == "int8" and tb.weight_style_for("8.5.2") == "float-qdq"
 

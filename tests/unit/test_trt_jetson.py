@@ -43,9 +43,9 @@ def test_target_needs_a_url(mlp_bundle) -> None:
     from neuroedge.targets.jetson import TARGET
 
     with pytest.raises(ValueError, match="url=jetson://user@host"):
-        TARGET.open(mlp_bundle, {})
+        _open(TARGET, mlp_bundle, {})
     with pytest.raises(ValueError, match="unknown option"):
-        TARGET.open(mlp_bundle, {"url": "jetson://a@b", "colour": "red"})
+        _open(TARGET, mlp_bundle, {"url": "jetson://a@b", "colour": "red"})
 
 
 def _qdq_matmul(path, weight_bits: int | None, act_bits: int | None):
@@ -69,12 +69,10 @@ def no_ssh(monkeypatch):
     """Fail the test if the jetson target starts any process (ssh) at all."""
     import subprocess
 
-    import neuroedge.targets.jetson as jetson
-
     def refuse(*args, **kwargs):
         raise AssertionError(f"the jetson target started a process: {args[:1]}")
 
-    monkeypatch.setattr(jetson.subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
 
 
@@ -93,7 +91,7 @@ def test_precision_is_refused_on_the_host_before_any_ssh(tmp_path, no_ssh, weigh
     bundle = _bundle(tmp_path, _qdq_matmul(tmp_path / "m.onnx", weight_bits, act_bits),
                      "onnx" if weight_bits is None else "qcdq-onnx")
     with pytest.raises(JetsonError, match=message) as err:
-        TARGET.open(bundle, {"url": "jetson://nvidia@orin.local", "precision": precision})
+        _open(TARGET, bundle, {"url": "jetson://nvidia@orin.local", "precision": precision})
     assert "\n" not in str(err.value) and str(err.value).startswith("jetson://nvidia@orin.local")
 
 
@@ -101,7 +99,7 @@ def test_host_prepares_qdq_before_any_ssh(tmp_path, no_ssh) -> None:
     from neuroedge.targets.jetson import TARGET
 
     bundle = _bundle(tmp_path, _qdq_matmul(tmp_path / "w8a8.onnx", 8, 8), "qcdq-onnx")
-    runner = TARGET.open(bundle, {"url": "jetson://nvidia@orin.local", "precision": "int8"})
+    runner = _open(TARGET, bundle, {"url": "jetson://nvidia@orin.local", "precision": "int8"})
     try:
         settings = runner.settings()
         assert settings["qdq"]["activation_qdq"] == 1 and settings["qdq_prep"]["pass"] == "tensorrt-qdq-prep"
@@ -110,13 +108,13 @@ def test_host_prepares_qdq_before_any_ssh(tmp_path, no_ssh) -> None:
         runner.close()
     # onnxruntime on the board ignores precision: nothing to refuse, nothing to prepare.
     float_bundle = _bundle(tmp_path, _qdq_matmul(tmp_path / "f.onnx", None, None), "onnx")
-    runner = TARGET.open(float_bundle, {"url": "jetson://a@b", "precision": "int8", "backend": "onnxruntime"})
+    runner = _open(TARGET, float_bundle, {"url": "jetson://a@b", "precision": "int8", "backend": "onnxruntime"})
     assert runner.settings()["qdq_prep"] is None
     runner.close()
 
 
 def test_board_onnxruntime_providers() -> None:
-    from neuroedge.targets.jetson_runner import pick_providers
+    from neuroedge.trt.session import pick_providers
 
     cloud = ["AzureExecutionProvider", "CPUExecutionProvider"]
     assert pick_providers(cloud) == ["CPUExecutionProvider"]  # never a cloud endpoint
@@ -131,8 +129,15 @@ def test_board_onnxruntime_providers() -> None:
 def test_split_samples() -> None:
     import numpy as np
 
-    from neuroedge.targets.jetson_runner import split_samples
+    from neuroedge.trt.runner import split_samples
 
     a, b = np.zeros(2), np.ones(2)
     assert [sorted(s) for s in split_samples({"1:x": b, "0:x": a, "0:y": b, "1:y": a})] == [["x", "y"], ["x", "y"]]
     assert split_samples({"1:x": b, "0:x": a})[0]["x"] is a
+
+
+def _open(target, bundle, raw):
+    """The target's open() with its options filled as the CLI fills them (unknown keys refused)."""
+    from neuroedge.registry import parse_params
+
+    return target.open(bundle, parse_params(target.options, raw, where="target 'jetson'", kind="option"))
