@@ -1,6 +1,7 @@
 """IMU attitude benchmark: leave-one-family-out, against tuned filters and RIANN; step and recording latency.
 
     .venv/bin/python benchmarks/imu.py            # writes benchmarks/results/imu.json and imu_families.png
+    .venv/bin/python benchmarks/imu.py --ship     # and writes the in-family model into the package
 
 * Families (``neuroedge.imu.families``): handheld, random_walk, vehicle, fast_rotation, impacts; every
   sequence with its own rate (50-400 Hz) and consumer sensor. Training, validation and test seeds are
@@ -58,7 +59,13 @@ def plot(families: dict, path) -> None:  # noqa: ANN001
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ship", action="store_true",
+                    help="also write the in-family model to the package (neuroedge/imu/weights/attitude.npz)")
+    args = ap.parse_args(argv)
     console = Console()
     t_start = time.perf_counter()
     trained = {}
@@ -69,6 +76,9 @@ def main() -> None:
     train_s = time.perf_counter() - t_start
     console.log(f"trainings ready in {train_s:.0f} s")
     in_family = trained["all"][0]
+    if args.ship:
+        in_family.save(SHIPPED)
+        console.log(f"shipped the in-family model: {SHIPPED}")
     families: dict[str, dict] = {}
     for fam in FAMILIES:
         with console.status(f"{fam}: tuning the filters on its validation split, scoring its test split"):

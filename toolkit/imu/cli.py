@@ -54,6 +54,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     model = AttitudeModel.load(args.model or SHIPPED)
     t0 = time.perf_counter()
+    model.run(seq.acc[:2], seq.gyr[:2], seq.rate_hz)  # loads the compiled code (numba's cache) once
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     q = model.run(seq.acc, seq.gyr, seq.rate_hz)
     seconds = time.perf_counter() - t0
     from neuroedge.bundle import atomic_write_bytes
@@ -61,7 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_table(out, ["t", "qw", "qx", "qy", "qz"], np.column_stack([seq.t, q]), atomic_write_bytes)
     duration = seq.t[-1] - seq.t[0]
     print(f"{args.recording}: {len(seq)} samples, {seq.rate_hz:.1f} Hz, {duration:.1f} s; "
-          f"model in {seconds:.2f} s ({1e6 * seconds / len(seq):.1f} µs per sample); wrote {out}")
+          f"model in {seconds:.2f} s ({1e6 * seconds / len(seq):.1f} µs per sample; loading its compiled "
+          f"code took {load_s:.1f} s more); wrote {out}")
     if seq.q is None:
         if args.compare_filters:
             print("note: --compare-filters needs reference columns qw,qx,qy,qz; none in this recording",

@@ -120,23 +120,29 @@ def _still_windows(acc: np.ndarray, rate: float) -> np.ndarray:
 
 
 def gyro_accel_scale(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[float, float]:
-    """``(s, rotation)``: the least-squares ``s`` in ``d(â)/dt ≈ -s (ω × â)``, and how much tilting there was (rad).
+    """``(s, ρ)``: the least-squares ``s`` in ``d(â)/dt ≈ -s (ω × â)``, and the correlation ``ρ`` of the two sides
+    (scale-free: too low, and the recording tilts too little, or too noisily, to tell the units).
 
     Gravity seen from a rotating body turns as ``ḟ = -ω × f``; with both sensors in their declared units
     ``s ≈ 1``. A deg/s gyro read as rad/s gives ``s ≈ 1/57``; the reverse ``s ≈ 57``. A gyro's range alone
-    cannot tell these apart (slow motion in deg/s looks like fast motion in rad/s); this can.
-    Both sides are low-passed (0.1 s) so linear acceleration and noise weigh less.
+    cannot tell these apart (slow motion in deg/s looks like fast motion in rad/s); this can. Only samples
+    where ``|a|`` is within 3 % of g count (where the accelerometer sees mostly gravity), and both sides are
+    low-passed (0.1 s) so linear acceleration and noise weigh less.
     """
     from scipy.ndimage import uniform_filter1d
 
     w = max(1, int(round(0.1 * rate)))
-    a_hat = acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-9)
-    a_hat = uniform_filter1d(a_hat, w, axis=0)
-    x = uniform_filter1d(np.cross(gyr, a_hat), w, axis=0)[w:-w - 1]
-    y = -np.gradient(a_hat, 1.0 / rate, axis=0)[w:-w - 1]
-    xx = float(np.sum(x * x))
-    rotation = float(np.sum(np.linalg.norm(y, axis=1)) / rate)
-    return (float(np.sum(x * y)) / xx if xx > 0 else float("nan")), rotation
+    norm = np.linalg.norm(acc, axis=1, keepdims=True)
+    a_hat = uniform_filter1d(acc / np.maximum(norm, 1e-9), w, axis=0)
+    x = uniform_filter1d(np.cross(gyr, a_hat), w, axis=0)
+    y = -np.gradient(a_hat, 1.0 / rate, axis=0)
+    calm = uniform_filter1d((np.abs(norm[:, 0] - GRAVITY) < 0.03 * GRAVITY).astype(float), 2 * w + 1) > 0.999
+    calm[:w + 1] = calm[-w - 1:] = False
+    x, y = x[calm], y[calm]
+    xx, yy = float(np.sum(x * x)), float(np.sum(y * y))
+    if xx <= 0 or yy <= 0:
+        return float("nan"), 0.0
+    return float(np.sum(x * y)) / xx, float(np.sum(x * y)) / np.sqrt(xx * yy)
 
 
 def check_units(seq: ImuSequence, path: str | Path = "recording") -> list[str]:
@@ -158,9 +164,10 @@ def check_units(seq: ImuSequence, path: str | Path = "recording") -> list[str]:
             hint = "; it looks like m/s² read as g: pass --accel-units m/s2"
         raise ImuDataError(f"{path}: columns ax,ay,az: gravity's magnitude over {where} is {level:.3g} m/s² "
                            f"with --accel-units {au}, not 9.81{hint}")
-    s, rotation = gyro_accel_scale(seq.acc, seq.gyr, seq.rate_hz)
-    if rotation < 0.5 or not math.isfinite(s):
-        notes.append(f"gyro units not checked: the device tilts by only {math.degrees(rotation):.0f}° in all")
+    s, rho = gyro_accel_scale(seq.acc, seq.gyr, seq.rate_hz)
+    if not math.isfinite(s) or rho < 0.7:
+        notes.append(f"gyro units not checked: the accelerometer's view of gravity turns too little, or too "
+                     f"noisily, to compare with the gyro (correlation {rho:.2f}, needs 0.7)")
         return notes
     if not 0.5 <= s <= 2.0:
         if 1 / 90 <= s <= 1 / 35:
