@@ -22,37 +22,36 @@ Activations are int8 in HWC order. Weight layouts: DENSE [out][in], CONV2D [out_
 (TFLite OHWI), DWCONV2D [k_h][k_w][out_c] with out_c = in_c x depth multiplier. ``in_offset`` is
 minus the input zero point, ``out_offset`` the output zero point; a layer computes
 ``clamp(requant(bias + sum((x + in_offset) * w), mult, shift) + out_offset, act_min, act_max)``.
+Each layer kind is a frozen dataclass in ``neuroedge.firmware_bridge.layers``, validated when built.
 """
 
 from __future__ import annotations
 
-import enum
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from neuroedge.firmware_bridge.layers import (  # noqa: F401 - re-exported: the blob's vocabulary
+    KINDS,
+    WEIGHTED,
+    AvgPool2d,
+    BlobError,
+    Conv2d,
+    Dense,
+    DepthwiseConv2d,
+    Layer,
+    LayerType,
+    MaxPool2d,
+    ReLU,
+    make_layer,
+)
 
 MAGIC = b"NEMB"
 VERSION = 1
 HEADER = struct.Struct("<4sHHII4HfifiII")
 LAYER_HEAD = struct.Struct("<B3xI16i")
 FLAG_NCHW = 1
-
-
-class LayerType(enum.IntEnum):
-    DENSE = 1
-    CONV2D = 2
-    DWCONV2D = 3
-    RELU = 4
-    MAXPOOL = 5
-    AVGPOOL = 6
-
-
-WEIGHTED = (LayerType.DENSE, LayerType.CONV2D, LayerType.DWCONV2D)
-
-
-class BlobError(ValueError):
-    pass
 
 
 def weight_shape(
@@ -67,78 +66,38 @@ def weight_shape(
     return (kh, kw, oc)
 
 
-@dataclass
-class Layer:
-    """One int8 layer; shapes are HWC. Fields that a type does not use stay at their defaults."""
-
-    type: LayerType
-    in_shape: tuple[int, int, int]
-    out_shape: tuple[int, int, int]
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    pad: tuple[int, int] = (0, 0)
-    in_offset: int = 0
-    out_offset: int = 0
-    act_min: int = -128
-    act_max: int = 127
-    bias: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    mult: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    shift: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
-
-    def __post_init__(self) -> None:
-        self.type = LayerType(self.type)
-        self.in_shape = tuple(int(v) for v in self.in_shape)
-        self.out_shape = tuple(int(v) for v in self.out_shape)
-        if not -128 <= self.act_min <= self.act_max <= 127:
-            raise BlobError(
-                f"{self.type.name}: activation range [{self.act_min}, {self.act_max}] is not int8"
-            )
-        if self.type in WEIGHTED:
-            oc = self.out_shape[2]
-            for name in ("bias", "mult", "shift"):
-                arr = np.asarray(getattr(self, name), dtype=np.int64).reshape(-1)
-                if arr.size != oc or arr.min() < -(2**31) or arr.max() >= 2**31:
-                    raise BlobError(f"{self.type.name}: {name} needs {oc} int32 values")
-                setattr(self, name, arr.astype(np.int32))
-            want = self.weight_shape()
-            w = np.asarray(self.weights)
-            if w.dtype != np.int8 or w.shape != want:
-                raise BlobError(
-                    f"{self.type.name}: weights must be int8 of shape {want}, got {w.dtype} {w.shape}"
-                )
-            if self.shift.min() < -31 or self.shift.max() > 30:
-                raise BlobError(f"{self.type.name}: shifts must lie in [-31, 30]")
-
-    def weight_shape(self) -> tuple[int, ...]:
-        return weight_shape(self.type, self.in_shape, self.out_shape, self.kernel)
-
-    @property
-    def macs(self) -> int:
-        oh, ow, oc = self.out_shape
-        if self.type == LayerType.DENSE:
-            return oc * int(np.prod(self.in_shape))
-        if self.type == LayerType.CONV2D:
-            return oh * ow * oc * self.kernel[0] * self.kernel[1] * self.in_shape[2]
-        if self.type == LayerType.DWCONV2D:
-            return oh * ow * oc * self.kernel[0] * self.kernel[1]
-        return 0
-
-
-@dataclass
+@dataclass(frozen=True)
 class Model:
     """A whole int8 model: layers plus the input/output quantisation (real = scale * (q - zero_point))."""
 
-    layers: list[Layer]
+    layers: tuple[Layer, ...]
     in_scale: float
     in_zero_point: int
     out_scale: float
     out_zero_point: int
     nchw: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise BlobError("a model needs at least one layer")
+        for name in ("in", "out"):
+            scale, zp = getattr(self, f"{name}_scale"), getattr(self, f"{name}_zero_point")
+            if not (scale > 0 and np.isfinite(scale)) or not -128 <= zp <= 127:
+                raise BlobError(f"{name}put quantisation: scale {scale} must be > 0 and zero point {zp} int8")
+        prev = self.layers[0].in_shape
+        for i, layer in enumerate(self.layers):
+            if int(np.prod(layer.in_shape)) != int(np.prod(prev)):
+                raise BlobError(f"layer {i} ({layer.type.name}) takes {layer.in_shape}, previous gives {prev}")
+            prev = layer.out_shape
+
     @property
     def in_shape(self) -> tuple[int, int, int]:
         return self.layers[0].in_shape
+
+    @property
+    def in_size(self) -> int:
+        return int(np.prod(self.in_shape))
 
     @property
     def out_size(self) -> int:
@@ -146,10 +105,12 @@ class Model:
 
     @property
     def arena_bytes(self) -> int:
-        biggest = max(
-            [int(np.prod(self.in_shape))] + [int(np.prod(layer.out_shape)) for layer in self.layers]
-        )
-        return 2 * ((biggest + 3) & ~3)
+        """2 x the largest activation, 4-aligned: the firmware's ping-pong buffers (``arena_needed``)."""
+        return 2 * ((self.largest_activation + 3) & ~3)
+
+    @property
+    def largest_activation(self) -> int:
+        return max([self.in_size] + [int(np.prod(layer.out_shape)) for layer in self.layers])
 
     @property
     def macs(self) -> int:
@@ -161,13 +122,9 @@ def _pad4(b: bytes) -> bytes:
 
 
 def pack(model: Model) -> bytes:
-    """Serialise ``model`` to the blob the firmware loads. Checks the layer chain first."""
-    prev = model.in_shape
+    """Serialise ``model`` to the blob the firmware loads (the model checked its layer chain when built)."""
     records = []
-    for i, layer in enumerate(model.layers):
-        if int(np.prod(layer.in_shape)) != int(np.prod(prev)):
-            raise BlobError(f"layer {i} ({layer.type.name}) takes {layer.in_shape}, previous gives {prev}")
-        prev = layer.out_shape
+    for layer in model.layers:
         (ih, iw, ic), (oh, ow, oc) = layer.in_shape, layer.out_shape
         body = b""
         if layer.type in WEIGHTED:
@@ -189,8 +146,8 @@ def pack(model: Model) -> bytes:
             *layer.kernel,
             *layer.stride,
             *layer.pad,
-            layer.in_offset,
-            layer.out_offset,
+            getattr(layer, "in_offset", 0),
+            getattr(layer, "out_offset", 0),
             layer.act_min,
             layer.act_max,
         )
@@ -252,7 +209,6 @@ def unpack(blob: bytes) -> Model:
         except ValueError:
             raise BlobError(f"layer {i}: unknown type {typ}") from None
         kw = dict(
-            type=ltype,
             in_shape=tuple(p[0:3]),
             out_shape=tuple(p[3:6]),
             kernel=tuple(p[6:8]),
@@ -271,7 +227,10 @@ def unpack(blob: bytes) -> Model:
             n_w = int(np.prod(wshape))
             w = np.frombuffer(blob, np.int8, n_w, a + 12 * oc).reshape(wshape).copy()
             kw.update(bias=arrays[0], mult=arrays[1], shift=arrays[2], weights=w)
-        layers.append(Layer(**kw))
+        try:
+            layers.append(make_layer(ltype, **kw))
+        except BlobError as exc:
+            raise BlobError(f"layer {i}: {exc}") from None
         off += size
     if off != len(blob):
         raise BlobError(f"layer records end at byte {off}, the blob at {len(blob)}")

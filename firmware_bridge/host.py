@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from neuroedge.firmware_bridge.limits import blob_needs, fit_problems
 from neuroedge.firmware_bridge.protocol import (
     LINK_ERRORS,
     LOAD_END_REPLY,
@@ -41,14 +42,33 @@ class LinkError(RuntimeError):
     """The device did not give a verifiable answer within the retries: the link or device is bad."""
 
 
+# ne_model_parse's reasons for BLOB_INVALID (firmware/src/ne_model.h).
+BLOB_INVALID_REASONS = {1: "bad magic or version", 2: "size mismatch", 3: "bad layer record",
+                        4: "inconsistent shapes or parameters", 5: "the activation arena (NE_ARENA_BYTES) is too small",
+                        6: "more layers than NE_MAX_LAYERS"}
+
+
 class DeviceErrorReply(RuntimeError):
     """The device understood the request and refused it (an ERROR that a retry will not fix)."""
 
     def __init__(self, err: DeviceError, context: str = ""):
+        why = BLOB_INVALID_REASONS.get(err.detail) if err.code == ErrorCode.BLOB_INVALID else None
         super().__init__(
-            f"{context}device answered ERROR {err.name} (request {err.request:#04x}, detail {err.detail})"
+            f"{context}device answered ERROR {err.name} (request {err.request:#04x}, detail {err.detail}"
+            + (f": {why})" if why else ")")
         )
         self.error = err
+
+
+class DeviceLimitError(RuntimeError):
+    """The model or input exceeds what the device was built to hold; the message names each limit."""
+
+
+def _is_too_long(fr: Frame) -> bool:
+    try:
+        return fr.cmd == Cmd.ERROR and DeviceError.parse(fr.payload).code == ErrorCode.TOO_LONG
+    except ValueError:
+        return False
 
 
 class DeviceRebooted(RuntimeError):
@@ -167,6 +187,7 @@ class Device:
         wire = Frame(seq, cmd, payload).encode()
         timeout = self.timeout if timeout is None else timeout
         self.stats.requests += 1
+        too_long = 0  # TOO_LONG replies: the device's receive buffer is smaller than this frame
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retransmissions += 1
@@ -197,6 +218,11 @@ class Device:
                             raise DeviceRebooted()
                         resend = True  # the device lost our request when it reset
                         break
+                    if _is_too_long(fr):  # sent with seq 0: the device could not read ours (it overflowed)
+                        self.stats.link_error_replies += 1
+                        too_long += 1
+                        resend = True
+                        break
                     if fr.seq != seq:
                         self.stats.foreign_replies += 1  # a late duplicate of an earlier reply
                         continue
@@ -216,6 +242,12 @@ class Device:
                     if fr.cmd == (cmd | REPLY):
                         return fr
                     self.stats.foreign_replies += 1
+        if too_long > self.retries:  # every attempt: not noise on the line, a frame the device cannot take
+            raise DeviceLimitError(
+                f"{cmd.name}: the device refused the {len(payload)}-byte payload as too long {too_long} times; "
+                "its largest frame payload is "
+                f"{self.info.max_payload if self.info else 'its NE_MAX_PAYLOAD'} B (rebuild it with a larger "
+                "MAX_PAYLOAD, or send less)")
         raise LinkError(
             f"no valid reply to {cmd.name} after {self.retries + 1} attempts "
             f"(timeouts {self.stats.timeouts}, bad frames {self.stats.bad_frames}); check the cable/port"
@@ -243,6 +275,9 @@ class Device:
                 DeviceError(ErrorCode.BLOB_TOO_LARGE, Cmd.LOAD_BEGIN, self.info.blob_capacity),
                 f"model blob of {len(blob)} bytes does not fit (capacity {self.info.blob_capacity}): ",
             )
+        problems = fit_problems(self.info, *blob_needs(blob), name=f"the device ({self.info.platform})")
+        if problems:  # refused here, with the numbers, rather than as BLOB_INVALID or a dropped frame
+            raise DeviceLimitError("the model does not fit the device: " + "; ".join(problems))
         want = crc32(blob)
         step = self.chunk or (self.info.max_payload - 4)
         for _ in range(attempts):
@@ -287,6 +322,10 @@ class Device:
         if self._blob is None:
             raise RuntimeError("load a model first")
         x = bytes(x)
+        if self.info is not None and len(x) > self.info.max_payload:
+            raise DeviceLimitError(f"INFER: the input is {len(x)} B but the device's largest frame payload is "
+                                   f"{self.info.max_payload} B (NE_MAX_PAYLOAD; rebuild the firmware with a "
+                                   "larger MAX_PAYLOAD)")
         want_in = crc32(x)
         for _ in range(self.retries + 1):
             t0 = time.perf_counter()

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuroedge.firmware_bridge.blob import Layer, LayerType, Model, weight_shape
+from neuroedge.firmware_bridge.blob import (
+    AvgPool2d,
+    Layer,
+    LayerType,
+    MaxPool2d,
+    Model,
+    ReLU,
+    make_layer,
+    weight_shape,
+)
 
 
 def digits_mlp(hidden: int = 32) -> object:
@@ -97,23 +106,27 @@ def _weighted(
     pad=(0, 0),
     shift_range=(-14, -5),
     relu=False,
+    zero_mult: bool = False,
 ) -> Layer:
     oc = out_shape[2]
     wshape = weight_shape(ltype, in_shape, out_shape, kernel)
     out_zp = int(rng.integers(-20, 20))
-    return Layer(
+    mult = rng.integers(2**30, 2**31 - 1, oc, endpoint=True)
+    if zero_mult:
+        mult[0] = 0  # a channel whose scale underflowed: output is the zero point
+    return make_layer(
         ltype,
-        in_shape,
-        out_shape,
-        kernel,
-        stride,
-        pad,
+        in_shape=in_shape,
+        out_shape=out_shape,
+        kernel=kernel,
+        stride=stride,
+        pad=pad,
         in_offset=int(rng.integers(-20, 20)),
         out_offset=out_zp,
         act_min=out_zp if relu else -128,
         act_max=127,
         bias=rng.integers(-5000, 5000, oc),
-        mult=rng.integers(2**30, 2**31 - 1, oc, endpoint=True),
+        mult=mult,
         shift=rng.integers(shift_range[0], shift_range[1], oc, endpoint=True),
         weights=rng.integers(-127, 128, wshape).astype(np.int8),
     )
@@ -126,11 +139,10 @@ def random_all_ops(seed: int = 0) -> Model:
     layers = [
         _weighted(rng, LayerType.CONV2D, (9, 9, 3), (5, 5, 6), (3, 3), (2, 2), (1, 1), relu=True),
         _weighted(rng, LayerType.DWCONV2D, (5, 5, 6), (5, 5, 12), (3, 3), (1, 1), (1, 1)),
-        Layer(LayerType.RELU, (5, 5, 12), (5, 5, 12), act_min=-3, act_max=100),
-        Layer(LayerType.MAXPOOL, (5, 5, 12), (3, 3, 12), (3, 3), (2, 2), (1, 1)),
-        Layer(LayerType.AVGPOOL, (3, 3, 12), (2, 2, 12), (2, 2), (2, 2), (1, 1), act_min=-100, act_max=90),
+        ReLU((5, 5, 12), (5, 5, 12), act_min=-3, act_max=100),
+        MaxPool2d((5, 5, 12), (3, 3, 12), (3, 3), (2, 2), (1, 1)),
+        AvgPool2d((3, 3, 12), (2, 2, 12), (2, 2), (2, 2), (1, 1), act_min=-100, act_max=90),
         _weighted(rng, LayerType.CONV2D, (2, 2, 12), (2, 2, 8), (1, 1), shift_range=(-12, 2)),
-        _weighted(rng, LayerType.DENSE, (1, 1, 32), (1, 1, 10), shift_range=(-10, -6)),
+        _weighted(rng, LayerType.DENSE, (1, 1, 32), (1, 1, 10), shift_range=(-10, -6), zero_mult=True),
     ]
-    layers[-1].mult[0] = 0  # a channel whose scale underflowed: output is the zero point
     return Model(layers, 0.05, int(rng.integers(-10, 10)), 0.1, layers[-1].out_offset)

@@ -76,7 +76,7 @@ def parse_result(stdout: str, address: SshAddress) -> dict[str, Any]:
 
 
 class RemoteSession:
-    """One ``jetson_runner.py --mode serve`` kept running over SSH: a ``run`` is a framed request and reply.
+    """One ``python3 -m trt.runner --mode serve`` kept running over SSH: a ``run`` is a framed request and reply.
 
     Frames are an 8-byte big-endian length and the bytes (an .npz of inputs; a JSON reply). The runner's
     stderr goes to a temp file, not a pipe, so a chatty library cannot fill a pipe and stall the session;

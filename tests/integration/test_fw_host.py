@@ -19,10 +19,10 @@ import serial
 from neuroedge.converters.mcu import CONVERTER, McuParams, quantize_model
 from neuroedge.firmware_bridge import launch
 from neuroedge.firmware_bridge import reference as R
-from neuroedge.firmware_bridge.blob import Layer, LayerType, Model, pack
+from neuroedge.firmware_bridge.blob import Dense, Model, pack
 from neuroedge.firmware_bridge.devices import list_devices
 from neuroedge.firmware_bridge.faults import run_fault_campaign
-from neuroedge.firmware_bridge.host import Device, DeviceErrorReply
+from neuroedge.firmware_bridge.host import Device, DeviceErrorReply, DeviceLimitError
 from neuroedge.firmware_bridge.models import random_all_ops, trained_digits
 from neuroedge.firmware_bridge.protocol import (
     Cmd,
@@ -132,8 +132,7 @@ class Raw:
 
 
 def tiny_model() -> Model:
-    layer = Layer(
-        LayerType.DENSE,
+    layer = Dense(
         (1, 1, 8),
         (1, 1, 3),
         bias=np.arange(3),
@@ -206,6 +205,24 @@ def test_driver_refuses_an_oversized_model_before_sending(device) -> None:
 # ---- faults and resets -------------------------------------------------------------------------
 
 
+def test_host_build_says_which_limit_it_refused(device) -> None:
+    """A 3,072-byte input: refused at LOAD with the payload limit, not 'no valid reply after 11 attempts'."""
+    rng = np.random.default_rng(0)
+    wide = Dense((1, 1, 3072), (1, 1, 4), weights=rng.integers(-3, 3, (4, 3072)).astype(np.int8),
+                 bias=np.zeros(4), mult=np.full(4, 2**30), shift=np.full(4, -8))
+    with Device.open(device.url, timeout=0.5, retries=2) as dev:
+        with pytest.raises(DeviceLimitError, match=r"input is 3072 B but the largest frame payload of the device "
+                                                   r"\(host-posix\) is 1024 B: raise the firmware's NE_MAX_PAYLOAD"):
+            dev.load(pack(Model([wide], 1.0, 0, 1.0, 0)))
+        dev.load(pack(tiny_model()))
+        with pytest.raises(DeviceLimitError, match="INFER: the input is 3072 B .* payload is 1024 B"):
+            dev.infer(bytes(3072))
+        dev.info = None  # as if HELLO had not been asked: the device's own TOO_LONG reply names the limit
+        with pytest.raises(DeviceLimitError, match="refused the 3072-byte payload as too long 3 times"):
+            dev.infer(bytes(3072))
+        assert dev.infer(bytes(8)).output  # the link is fine afterwards
+
+
 def test_fault_injection_never_yields_a_wrong_output(device, digits_models) -> None:
     _, _, q, xq = digits_models["mlp"]
     res = run_fault_campaign(device, q, xq[:300], timeout=0.15)
@@ -245,14 +262,14 @@ def test_mcu_target_on_host(tmp_path: Path, digits_models, host_binary: Path) ->
     from neuroedge.registry import open_runner
 
     model, data, _, _ = digits_models["mlp"]
-    bundle = CONVERTER.convert(model, McuParams(), tmp_path / "mlp", False)
+    bundle = CONVERTER.convert(model, McuParams(calibration=_cal(tmp_path)[0], check=_cal(tmp_path)[1]), tmp_path / "mlp", False)
     runner = open_runner(bundle, "mcu", {"device": "host://"})
     try:
         proc = runner.process
         x = data["x_test"][:50]
         (out,) = runner.run([x])  # float in: quantised with the bundle's input scale
         q = R.quantize(
-            x, bundle.manifest.inputs[0].quant["scale"], bundle.manifest.inputs[0].quant["zero_point"]
+            x, bundle.manifest.inputs[0].quant.scale, bundle.manifest.inputs[0].quant.zero_point
         )
         from neuroedge.firmware_bridge.blob import unpack
 
@@ -289,3 +306,9 @@ def test_c_fuzzer_under_asan_and_ubsan(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "no fault" in run.stdout
+
+
+def _cal(tmp_path: Path) -> tuple[str, str]:
+    from tests.conftest import digits_files
+
+    return digits_files(tmp_path / "digits")

@@ -6,7 +6,19 @@ import numpy as np
 import pytest
 
 from neuroedge.firmware_bridge import reference as R
-from neuroedge.firmware_bridge.blob import BlobError, Layer, LayerType, Model, c_array, pack, unpack
+from neuroedge.firmware_bridge.blob import (
+    AvgPool2d,
+    BlobError,
+    Conv2d,
+    Dense,
+    LayerType,
+    MaxPool2d,
+    Model,
+    ReLU,
+    c_array,
+    pack,
+    unpack,
+)
 from neuroedge.firmware_bridge.models import random_all_ops
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
@@ -76,26 +88,38 @@ def test_blob_rejects_bad_input() -> None:
         unpack(b"XXXX" + blob[4:])
     with pytest.raises(BlobError):
         unpack(blob[:-4])
-    with pytest.raises(BlobError):
-        Layer(
-            LayerType.DENSE,
-            (1, 1, 4),
-            (1, 1, 2),
-            bias=np.zeros(2),
-            mult=np.zeros(2),
-            shift=np.zeros(2),
-            weights=np.zeros((3, 4), np.int8),
-        )
-    with pytest.raises(BlobError):
-        pack(
-            Model(
-                [Layer(LayerType.RELU, (1, 1, 4), (1, 1, 4)), Layer(LayerType.RELU, (1, 1, 5), (1, 1, 5))],
-                1.0,
-                0,
-                1.0,
-                0,
-            )
-        )
+    with pytest.raises(BlobError, match=r"weights must be int8 of shape \(2, 4\)"):
+        Dense((1, 1, 4), (1, 1, 2), bias=np.zeros(2), mult=np.zeros(2), shift=np.zeros(2),
+              weights=np.zeros((3, 4), np.int8))
+    with pytest.raises(BlobError, match="layer 1 .RELU. takes"):
+        Model([ReLU((1, 1, 4), (1, 1, 4)), ReLU((1, 1, 5), (1, 1, 5))], 1.0, 0, 1.0, 0)
+
+
+def test_typed_layers_are_frozen_and_validated_at_construction() -> None:
+    """Each kind checks what the firmware's blob validator checks, naming the field."""
+    import dataclasses
+
+    ok = {"bias": np.zeros(2), "mult": np.full(2, 2**30), "shift": np.zeros(2), "weights": np.zeros((2, 4), np.int8)}
+    dense = Dense((1, 1, 4), (1, 1, 2), **ok)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dense.act_min = 0  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        dense.mult[0] = 5  # arrays are frozen too
+    with pytest.raises(BlobError, match=r"mult must be 0 .* or in \[2\^30, 2\^31\)"):
+        Dense((1, 1, 4), (1, 1, 2), **{**ok, "mult": np.full(2, 12345)})
+    with pytest.raises(BlobError, match="in_offset 200 must be in"):
+        Dense((1, 1, 4), (1, 1, 2), in_offset=200, **ok)
+    with pytest.raises(BlobError, match=r"shifts must lie in \[-31, 30\]"):
+        Dense((1, 1, 4), (1, 1, 2), **{**ok, "shift": np.full(2, 31)})
+    with pytest.raises(BlobError, match=r"activation range \[10, 5\]"):
+        ReLU((1, 1, 4), (1, 1, 4), act_min=10, act_max=5)
+    with pytest.raises(BlobError, match=r"out_shape \(4, 4, 3\) but kernel .* give \(3, 3\)"):
+        Conv2d((6, 6, 1), (4, 4, 3), (3, 3), (2, 2), (1, 1), weights=np.zeros((3, 3, 3, 1), np.int8),
+               bias=np.zeros(3), mult=np.zeros(3), shift=np.zeros(3))
+    with pytest.raises(BlobError, match="pad"):
+        MaxPool2d((6, 6, 4), (7, 7, 4), (2, 2), (1, 1), (2, 2))
+    with pytest.raises(BlobError, match="accumulator could overflow"):
+        Dense((1, 1, 4), (1, 1, 2), **{**ok, "bias": np.full(2, 2**31 - 1)})
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -136,10 +160,10 @@ def test_reference_pools_agree_with_torch() -> None:
 
     x = np.random.default_rng(5).integers(-128, 128, (8, 6, 6, 4)).astype(np.int8)
     xt = torch.from_numpy(x.astype(np.float64).transpose(0, 3, 1, 2).copy())
-    mp = Layer(LayerType.MAXPOOL, (6, 6, 4), (3, 3, 4), (3, 3), (2, 2), (1, 1))
+    mp = MaxPool2d((6, 6, 4), (3, 3, 4), (3, 3), (2, 2), (1, 1))
     want = torch.nn.functional.max_pool2d(xt, 3, 2, 1).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(R._layer(mp, x), want.astype(np.int8))
-    ap = Layer(LayerType.AVGPOOL, (6, 6, 4), (3, 3, 4), (2, 2), (2, 2), (0, 0))
+    ap = AvgPool2d((6, 6, 4), (3, 3, 4), (2, 2), (2, 2), (0, 0))
     avg = torch.nn.functional.avg_pool2d(xt, 2, 2).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(
         R._layer(ap, x), (np.sign(avg) * np.floor(np.abs(avg) + 0.5)).astype(np.int8)
