@@ -248,8 +248,8 @@ def simulate(net: SNNNetwork, in_spikes: np.ndarray, record: tuple[int, ...] | b
     synops = np.concatenate([p[2] for p in parts])
     spikes = {li: np.concatenate([p[3][li] for p in parts]) for li in rec if li != -1}
     last = net.layers[-1]
-    theta = float(int(last.lif.vth) << 6)
-    v0 = float(last.lif.v_init)
+    theta = float(int(last.neuron.vth) << 6)
+    v0 = float(last.neuron.v_init)
     readout = counts[-1] + (v_out - v0) / theta
     at = {}
     for k in readout_at:
@@ -274,7 +274,7 @@ def _simulate_chunk(net: SNNNetwork, syn: list[_Synapse], in_spikes: np.ndarray,
         a = np.zeros((steps, b, n_out), np.int64)
         if steps > 1:
             a[1:] = syn[li](s[:-1].reshape((steps - 1) * b, -1)).reshape(steps - 1, b, n_out)
-        s, v_last, snaps = _lif_run(a, layer.lif, snap if li == last else ())
+        s, v_last, snaps = _lif_run(a, layer.neuron, snap if li == last else ())
         counts.append(s.sum(axis=0, dtype=np.int64))
         if li in rec:
             rasters[li] = np.ascontiguousarray(s.transpose(1, 0, 2))

@@ -130,7 +130,7 @@ def run_lava(
     counts = [arrays[f"counts{i}"].astype(np.int64) for i in range(n)]
     spikes = {i: arrays[f"spikes{i}"] for i in range(n) if f"spikes{i}" in arrays}
     v_out = arrays["v_out"].astype(np.int64)
-    last = net.layers[-1].lif
+    last = net.layers[-1].neuron
     readout = counts[-1] + (v_out - float(last.v_init)) / float(int(last.vth) << 6)
     return LavaResult(counts, v_out, readout, spikes, float(meta["build_s"] or 0.0), float(meta["run_s"]),
                       [float(s) for s in meta["per_sample_s"]], wall)

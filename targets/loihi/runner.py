@@ -26,15 +26,13 @@ from neuroedge.targets.loihi.lava import LavaResult, run_lava
 class SNNRunner:
     """Shared by both targets; ``backend`` is "fast" or "lava"."""
 
-    def __init__(self, bundle: Bundle, options: dict[str, Any], backend: str) -> None:
+    def __init__(self, bundle: Bundle, options: Any, backend: str) -> None:
         self.bundle = bundle
         self.backend = backend
         self.target = "snn-fast" if backend == "fast" else "loihi-sim"
         self.net: SNNNetwork = load_network(bundle.path)
-        self.timesteps = int(options.get("timesteps", bundle.manifest.extra.get("timesteps", 256)))
-        if self.timesteps < 1:
-            raise ValueError("timesteps must be >= 1")
-        self.timeout_s = float(options.get("timeout_s", 600))
+        self.timesteps = int(options.timesteps or bundle.manifest.extra["timesteps"])
+        self.timeout_s = float(options.timeout_s)
         self.inputs: tuple[TensorSpec, ...] = bundle.manifest.inputs
         self.outputs: tuple[TensorSpec, ...] = bundle.manifest.outputs
         self.last: SimResult | LavaResult | None = None
@@ -66,9 +64,13 @@ class SNNRunner:
         if self.backend == "fast":
             # One call simulates the whole batch for timesteps + depth steps (seconds, not µs):
             # cap the repetitions so a default 1000-iteration config stays a short run.
-            cfg = replace(config, iterations=min(config.iterations, 10), warmup=min(config.warmup, 1),
+            rounds = config.rounds or 2
+            per_round = max(1, min(config.iterations, 10) // rounds)
+            cfg = replace(config, iterations=per_round, warmup=min(config.warmup, 1), rounds=rounds,
                           batch=len(x), min_duration_s=0.0)
-            settings = {**self.settings(), "iterations_capped_at": 10}
+            settings = {**self.settings(), "iterations_capped_at": per_round * rounds,
+                        "iteration_cap_reason": "snn-fast caps a benchmark at 10 calls (each simulates the "
+                                                "whole batch for every timestep)"}
             return time_callable(lambda: simulate(self.net, spikes), cfg, self.target, settings)
         # One Lava run per benchmark: per-sample times from the worker, compile excluded.
         res = run_lava(self.net, spikes, timeout_s=self.timeout_s)
@@ -87,7 +89,7 @@ class SNNRunner:
     def settings(self) -> dict[str, Any]:
         return {"timesteps": self.timesteps, "steps_run": self.steps, "pipeline_delay": self.net.depth,
                 "encoding": "deterministic rate, binary spikes (num_message_bits=0)",
-                "reset": sorted({layer.lif.reset for layer in self.net.layers}),
+                "reset": sorted({layer.neuron.reset for layer in self.net.layers}),
                 "backend": "numpy fixed point" if self.backend == "fast" else "lava-nc Loihi2SimCfg fixed_pt"}
 
     def close(self) -> None:

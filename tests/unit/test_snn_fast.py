@@ -116,7 +116,7 @@ def test_network_roundtrip_and_newer_version(tmp_path: Path) -> None:
     back = load_network(tmp_path)
     for a, b in zip(net.layers, back.layers, strict=True):
         np.testing.assert_array_equal(a.weights, b.weights)
-        np.testing.assert_array_equal(a.lif.bias_mant, b.lif.bias_mant)
+        np.testing.assert_array_equal(a.neuron.bias_mant, b.neuron.bias_mant)
     doc = json.loads((tmp_path / "network.json").read_text())
     doc["network_version"] = 99
     (tmp_path / "network.json").write_text(json.dumps(doc))
@@ -151,7 +151,7 @@ def test_conv_fanout_counts_the_nonzero_synapses_of_each_input() -> None:
     layer = net.layers[0]
     w = layer.weights.copy()
     w[:, 1] = 0  # some zero synapses, as in an AvgPool kernel
-    layer = ConvLayer("c", w, layer.in_shape, layer.stride, layer.padding, layer.lif)
+    layer = ConvLayer("c", w, layer.in_shape, layer.stride, layer.padding, layer.neuron)
     syn = fast._Synapse(layer)
     eye = np.eye(layer.in_size, dtype=bool)
     brute = np.count_nonzero(syn(eye), axis=1)  # an impulse reaches exactly its non-zero synapses

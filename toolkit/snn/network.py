@@ -22,6 +22,19 @@ Per time step t, for layer l with input spikes s (0/1) from layer l-1 at step t-
 where ``>>_0`` rounds toward zero. Conversion uses du = 4095 (u holds one step's input) and
 dv = 0 (no leak): integrate-and-fire.
 
+Sigma-delta networks (Loihi 2, ``SigmaDeltaParams``, Lava's ``lava.proc.sdn``) carry **graded**
+messages instead: the input is delta-encoded (``InputDelta``), every synapse sums graded values
+(the same Dense/Conv arithmetic, int32 for Dense, 24-bit wrap for Conv), and each neuron
+accumulates (sigma), applies ReLU and sends the change of its activation once it reaches a
+threshold (delta). See ``SigmaDeltaParams`` for the exact fixed-point steps. A network's layers are
+all LIF or all sigma-delta.
+
+Lava's Dense keeps 8-bit weights of **one sign** as they are, but when a layer has weights of both
+signs it stores a 7-bit magnitude and a sign, rounding odd weights down (3 -> 2, -3 -> -4;
+``lava.utils.weightutils.truncate_weights``). A Dense layer whose weights have both signs must
+therefore be even (``DenseLayer`` rejects it otherwise; ``lava_dense_weights`` gives what Lava
+would use). Lava's Conv keeps odd weights.
+
 Files: ``network.json`` (the graph and scalars) and ``weights.npz`` (``w0, w1, ...`` and
 ``bias_mant0, ...``).
 """
@@ -35,9 +48,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from neuroedge.snn.sigma_delta import InputDelta, NetworkError, SigmaDeltaParams
+
 NETWORK_FILE = "network.json"
 WEIGHTS_FILE = "weights.npz"
-NETWORK_VERSION = 1
+NETWORK_VERSION = 2  # 2: sigma-delta layers and input_delta (LIF networks are still written as 1)
 
 VTH_MAX = (1 << 17) - 1  # vth is 17-bit unsigned
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(1 << 12), (1 << 12) - 1  # 13-bit signed
@@ -45,10 +60,6 @@ BIAS_EXP_MAX = 7  # 3-bit
 WEIGHT_MIN, WEIGHT_MAX = -256, 254  # 8-bit mixed-sign weights as Lava's Dense keeps them (even values)
 
 Reset = Literal["zero", "subtract"]
-
-
-class NetworkError(ValueError):
-    """A network file or layer that is malformed or outside Loihi's ranges."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,26 @@ class LIFParams:
             raise NetworkError(f"reset must be 'zero' or 'subtract', got {self.reset!r}")
         object.__setattr__(self, "bias_mant", b.astype(np.int32).reshape(-1))
 
+    kind = "lif"
+
+    @property
+    def size(self) -> int:
+        return int(self.bias_mant.size)
+
+
+Neuron = LIFParams | SigmaDeltaParams
+
+
+def lava_dense_weights(w: np.ndarray) -> np.ndarray:
+    """The weights Lava's Dense (fixed_pt) actually uses: clipped to 8 bits and, when both signs
+    occur, rounded down to even (``lava.utils.weightutils.clip_weights`` + ``truncate_weights``)."""
+    w = np.asarray(w).astype(np.int64)
+    if w.size and w.min() < 0 < w.max():
+        return (np.clip(w, -256, 255) >> 1) << 1
+    if w.size and w.max() <= 0:
+        return -np.clip(-w, 0, 255)
+    return np.clip(w, 0, 255)
+
 
 @dataclass(frozen=True)
 class DenseLayer:
@@ -88,7 +119,7 @@ class DenseLayer:
     name: str
     weights: np.ndarray
     weight_exp: int
-    lif: LIFParams
+    neuron: Neuron
     kind: Literal["dense"] = "dense"
 
     def __post_init__(self) -> None:
@@ -96,11 +127,17 @@ class DenseLayer:
         if w.ndim != 2:
             raise NetworkError(f"{self.name}: dense weights must be 2-D [out, in], got {list(w.shape)}")
         _check_weights(self.name, w)
+        if w.size and w.min() < 0 < w.max() and (w % 2 != 0).any():
+            i, j = (int(v) for v in np.argwhere(w % 2 != 0)[0])
+            raise NetworkError(
+                f"{self.name}: dense weights of both signs must be even (weight [{i}, {j}] = {int(w[i, j])}): "
+                "Lava's Dense stores them as a 7-bit magnitude and a sign and rounds odd ones down "
+                f"({int(w[i, j])} -> {int(lava_dense_weights(w)[i, j])}); use lava_dense_weights(w)")
         if not -8 <= int(self.weight_exp) <= 7:
             raise NetworkError(f"{self.name}: weight_exp {self.weight_exp} outside [-8, 7]")
         object.__setattr__(self, "weights", w.astype(np.int32))
-        if self.lif.bias_mant.size != w.shape[0]:
-            raise NetworkError(f"{self.name}: {self.lif.bias_mant.size} biases for {w.shape[0]} neurons")
+        if self.neuron.size != w.shape[0]:
+            raise NetworkError(f"{self.name}: {self.neuron.size} biases for {w.shape[0]} neurons")
 
     @property
     def in_size(self) -> int:
@@ -127,7 +164,7 @@ class ConvLayer:
     in_shape: tuple[int, int, int]  # X, Y, C
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
-    lif: LIFParams = field(default=None)  # type: ignore[assignment]
+    neuron: Neuron = field(default=None)  # type: ignore[assignment]
     kind: Literal["conv"] = "conv"
 
     def __post_init__(self) -> None:
@@ -143,7 +180,7 @@ class ConvLayer:
         x, y, _ = self.out_shape
         if x < 1 or y < 1:
             raise NetworkError(f"{self.name}: output would be empty ({self.out_shape})")
-        if self.lif is None or self.lif.bias_mant.size != int(np.prod(self.out_shape)):
+        if self.neuron is None or self.neuron.size != int(np.prod(self.out_shape)):
             raise NetworkError(f"{self.name}: needs one bias per output neuron ({int(np.prod(self.out_shape))})")
 
     @property
@@ -191,12 +228,18 @@ class SNNNetwork:
     output_scale: float = 1.0
     input_layout: str = "xyc"  # how the DNN's input maps: "xyc" for images (from CHW), "flat" for vectors
     meta: dict[str, Any] = field(default_factory=dict)
+    input_delta: InputDelta | None = None  # sigma-delta networks: the input's delta encoder
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise NetworkError("a network needs at least one layer")
+        kinds = {layer.neuron.kind for layer in self.layers}
+        if len(kinds) > 1:
+            raise NetworkError(f"a network's layers are all LIF or all sigma-delta, got {sorted(kinds)}")
+        if (self.neuron == "sigma-delta") != (self.input_delta is not None):
+            raise NetworkError("a sigma-delta network needs input_delta, and only it may have one")
         size = int(np.prod(self.input_shape))
         for i, layer in enumerate(self.layers):
             if layer.in_size != size:
@@ -212,12 +255,22 @@ class SNNNetwork:
     def n_outputs(self) -> int:
         return int(np.prod(self.layers[-1].out_shape))
 
+    @property
+    def neuron(self) -> str:
+        """"lif" (binary spikes, rate coding) or "sigma-delta" (graded messages)."""
+        return self.layers[0].neuron.kind
+
 
 def layer_to_json(layer: Layer, index: int) -> dict[str, Any]:
-    lif = {k: v for k, v in asdict(layer.lif).items() if k != "bias_mant"}
     out: dict[str, Any] = {"kind": layer.kind, "name": layer.name, "weights": f"w{index}",
-                           "bias_mant": f"bias_mant{index}", "lif": lif,
                            "out_shape": list(layer.out_shape)}
+    if isinstance(layer.neuron, SigmaDeltaParams):
+        out["sigma_delta"] = {"vth": layer.neuron.vth, "state_exp": layer.neuron.state_exp,
+                              "activation": layer.neuron.activation}
+        out["bias"] = f"bias{index}"
+    else:
+        out["lif"] = {k: v for k, v in asdict(layer.neuron).items() if k != "bias_mant"}
+        out["bias_mant"] = f"bias_mant{index}"
     if isinstance(layer, DenseLayer):
         out["weight_exp"] = int(layer.weight_exp)
     else:
@@ -231,11 +284,17 @@ def save_network(net: SNNNetwork, folder: Path) -> None:
     layers = []
     for i, layer in enumerate(net.layers):
         arrays[f"w{i}"] = layer.weights.astype(np.int16)
-        arrays[f"bias_mant{i}"] = layer.lif.bias_mant.astype(np.int16)
+        if isinstance(layer.neuron, SigmaDeltaParams):
+            arrays[f"bias{i}"] = layer.neuron.bias.astype(np.int32)
+        else:
+            arrays[f"bias_mant{i}"] = layer.neuron.bias_mant.astype(np.int16)
         layers.append(layer_to_json(layer, i))
-    doc = {"network_version": NETWORK_VERSION, "input_shape": list(net.input_shape),
+    sd = net.input_delta is not None
+    doc = {"network_version": NETWORK_VERSION if sd else 1, "input_shape": list(net.input_shape),
            "input_scale": net.input_scale, "output_scale": net.output_scale,
            "input_layout": net.input_layout, "meta": net.meta, "layers": layers}
+    if sd:
+        doc["input_delta"] = asdict(net.input_delta)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / NETWORK_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     with open(folder / WEIGHTS_FILE, "wb") as f:
@@ -258,7 +317,10 @@ def load_network(folder: Path) -> SNNNetwork:
     layers: list[Layer] = []
     try:
         for i, item in enumerate(doc["layers"]):
-            lif = LIFParams(bias_mant=arrays[item["bias_mant"]], **item["lif"])
+            if "sigma_delta" in item:
+                lif: Neuron = SigmaDeltaParams(bias=arrays[item["bias"]], **item["sigma_delta"])
+            else:
+                lif = LIFParams(bias_mant=arrays[item["bias_mant"]], **item["lif"])
             w = arrays[item["weights"]]
             if item["kind"] == "dense":
                 layers.append(DenseLayer(item["name"], w, int(item["weight_exp"]), lif))
@@ -268,7 +330,8 @@ def load_network(folder: Path) -> SNNNetwork:
             else:
                 raise NetworkError(f"layer {i}: unknown kind {item['kind']!r}")
         return SNNNetwork(tuple(doc["input_shape"]), tuple(layers), float(doc["input_scale"]),
-                          float(doc["output_scale"]), doc.get("input_layout", "xyc"), doc.get("meta", {}))
+                          float(doc["output_scale"]), doc.get("input_layout", "xyc"), doc.get("meta", {}),
+                          InputDelta(**doc["input_delta"]) if "input_delta" in doc else None)
     except (KeyError, TypeError) as exc:
         raise NetworkError(f"{path}: malformed ({type(exc).__name__}: {exc})") from None
     except NetworkError as exc:

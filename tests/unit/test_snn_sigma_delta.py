@@ -1,0 +1,109 @@
+"""The even-weight rule for Dense, the sigma-delta layer kind, and snn-fast's sigma-delta arithmetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neuroedge.converters.snn import convert_model
+from neuroedge.converters.snn.normalize import ann_forward
+from neuroedge.converters.snn.report import xyc_to_chw_flat
+from neuroedge.snn.network import (
+    DenseLayer,
+    LIFParams,
+    NetworkError,
+    SNNNetwork,
+    lava_dense_weights,
+    load_network,
+    save_network,
+)
+from neuroedge.snn.sigma_delta import InputDelta, SigmaDeltaParams
+from neuroedge.targets.loihi import fast, fast_sd
+
+
+def test_dense_rejects_odd_weights_of_both_signs() -> None:
+    # The reproduction: [[3, -2]] is stored by Lava as [[2, -2]] (see tests/integration/test_snn_sdnn_lava.py).
+    with pytest.raises(NetworkError, match=r"both signs must be even.*3 -> 2"):
+        DenseLayer("d", np.array([[3, -2]]), 0, LIFParams(vth=5, bias_mant=np.zeros(1), reset="zero"))
+    with pytest.raises(NetworkError, match="both signs must be even"):
+        DenseLayer("d", np.array([[3, -2]]), 0, SigmaDeltaParams(vth=0, bias=np.zeros(1)))
+    DenseLayer("d", np.array([[3, 5]]), 0, LIFParams(vth=5, bias_mant=np.zeros(1)))  # one sign: Lava keeps odd
+    np.testing.assert_array_equal(lava_dense_weights(np.array([[3, -2, -3, 255, 7]])), [[2, -2, -4, 254, 6]])
+    np.testing.assert_array_equal(lava_dense_weights(np.array([[3, 255, 7]])), [[3, 255, 7]])
+
+
+def test_even_weights_reproduction_in_snn_fast() -> None:
+    # [[2, -2]], vth 5, reset to zero, input 0 spiking every step: what Lava gives for [[3, -2]].
+    net = SNNNetwork((2,), (DenseLayer("d", np.array([[2, -2]]), 0,
+                                       LIFParams(vth=5, bias_mant=np.zeros(1), reset="zero")),))
+    spikes = np.zeros((1, 8, 2), bool)
+    spikes[:, :, 0] = True
+    res = fast.simulate(net, spikes, record=(0,))
+    assert res.spikes[0][0, :, 0].astype(int).tolist() == [0, 0, 0, 1, 0, 0, 1, 0]
+
+
+def test_sigma_delta_params_are_checked() -> None:
+    with pytest.raises(NetworkError, match="state_exp"):
+        SigmaDeltaParams(vth=1, bias=np.zeros(2), state_exp=8)
+    with pytest.raises(NetworkError, match="vth"):
+        SigmaDeltaParams(vth=-1, bias=np.zeros(2))
+    with pytest.raises(NetworkError, match="bias"):
+        SigmaDeltaParams(vth=1, bias=np.array([1 << 20]), state_exp=7)
+    with pytest.raises(NetworkError, match="activation"):
+        SigmaDeltaParams(vth=1, bias=np.zeros(2), activation="tanh")  # type: ignore[arg-type]
+    sd = DenseLayer("a", np.array([[2]]), 0, SigmaDeltaParams(vth=0, bias=np.zeros(1)))
+    lif = DenseLayer("b", np.array([[2]]), 0, LIFParams(vth=5, bias_mant=np.zeros(1)))
+    with pytest.raises(NetworkError, match="all LIF or all sigma-delta"):
+        SNNNetwork((1,), (sd, lif), input_delta=InputDelta())
+    with pytest.raises(NetworkError, match="needs input_delta"):
+        SNNNetwork((1,), (sd,))
+
+
+def test_sigma_delta_arithmetic_by_hand() -> None:
+    # The impulse checked in Lava (tests/integration): input Delta vth 10, Dense [[2, -2]], SigmaDelta
+    # unit activation, bias 5, state_exp 2, vth 0 -> messages 5, 0, 50, -25, -32, 0 (floor shift).
+    layer = DenseLayer("d", np.array([[2, -2]]), 0, SigmaDeltaParams(vth=0, bias=np.array([5]), state_exp=2,
+                                                                    activation="unit"))
+    net = SNNNetwork((2,), (layer,), input_delta=InputDelta(vth=10, frac_bits=0))
+    values = np.array([[[0, 0], [100, 0], [100, 50], [37, 50], [37, 50], [0, 1000]]])
+    res = fast_sd.simulate_sd(net, values, record=True)
+    assert res.rasters[-1][0].tolist() == [[0, 0], [100, 0], [0, 50], [-63, 0], [0, 0], [-37, 950]]
+    assert res.rasters[0][0, :, 0].tolist() == [5, 0, 50, -25, -32, 0]
+
+
+def _small_model() -> nn.Module:
+    torch.manual_seed(3)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 12), nn.ReLU(), nn.Linear(12, 3),
+    ).eval()
+
+
+def test_sigma_delta_conversion_tracks_the_dnn(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 2, 6, 6)).astype(np.float32)
+    conv = convert_model(_small_model(), x, neuron="sigma-delta", delta_threshold=0.0)
+    net = conv.network
+    save_network(net, tmp_path)
+    net2 = load_network(tmp_path)
+    assert net2.neuron == "sigma-delta" and net2.input_delta == net.input_delta
+    # one stream of 10 frames: every layer's running sum is its DNN activation, read with its delay
+    res = fast_sd.simulate_sd(net2, fast_sd.stream(x[:10], net2), record=True)
+    ref = ann_forward(conv.float_layers, x[:10], conv.input_scale)
+    units = net.meta["message_units"]
+    for li, fl in enumerate(conv.float_layers):
+        cum = np.cumsum(res.rasters[li][0].astype(np.int64), axis=0)
+        got = xyc_to_chw_flat(cum[np.arange(10) + li + 1] * units[li], fl.out_shape)
+        assert np.abs(got - ref[li]).max() < 0.1 * max(1.0, np.abs(ref[li]).max()), fl.name
+    scores, _ = fast_sd.run_frames(net2, x[:10])
+    dnn = _small_model()(torch.from_numpy(x[:10])).argmax(1).numpy()
+    assert (scores.argmax(1) == dnn).mean() >= 0.9
+    # a threshold sends fewer messages
+    sparse = convert_model(_small_model(), x, neuron="sigma-delta", delta_threshold=0.1).network
+    _, res2 = fast_sd.run_frames(sparse, x[:10])
+    assert sum(v.sum() for v in res2.messages.values()) < sum(v.sum() for v in res.messages.values())
