@@ -40,11 +40,12 @@ MODELS = {"digits_mlp": (1, 64), "digits_cnn": (1, 1, 8, 8)}
 
 def convert(name: str, out: Path) -> Any:
     from examples.digits.train import ensure_trained
+    from neuroedge.data.digits import save_split
 
     weights = ensure_trained(name, cache=REPO / ".cache/digits")
-    return CONVERTER.convert(
-        f"examples.digits.models:{name}", McuParams(weights=str(weights)), out / name, True
-    )
+    cal, check = save_split(REPO / ".cache/digits", images=len(MODELS[name]) == 4)
+    params = McuParams(weights=str(weights), calibration=str(cal), check=str(check))
+    return CONVERTER.convert(f"examples.digits.models:{name}", params, out / name, True)
 
 
 def eval_inputs(bundle: Any, n: int) -> np.ndarray:
@@ -55,7 +56,7 @@ def eval_inputs(bundle: Any, n: int) -> np.ndarray:
     if len(bundle.manifest.inputs[0].shape) == 4:
         x = as_images(x)
     q = bundle.manifest.inputs[0].quant
-    return R.quantize(x, q["scale"], q["zero_point"])
+    return R.quantize(x, q.scale, q.zero_point)
 
 
 def on_device(bundle: Any, device: str, xq: np.ndarray, iterations: int) -> dict[str, Any]:

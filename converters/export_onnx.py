@@ -5,7 +5,12 @@ file serves every board). The default exporter is torch's TorchScript-based one:
 the example CNN against 5-7 s for the dynamo exporter here, and keeps a named dynamic batch axis.
 ``exporter=dynamo`` is there for models only it handles.
 
-After export, onnxruntime runs the file on a seeded random input and the result is compared with
+One input: ``input_shape=1,64`` (named ``input``; the output is ``output``). Several named inputs
+and outputs: ``inputs="x:1,200,6;h:2,1,16"`` and ``outputs=y,h_out``; recurrent state is declared as
+``state=h=h_out`` (the runner feeds ``h_out`` of one call back as ``h`` of the next). The model is
+called as ``model(*inputs)`` in the order given.
+
+After export, onnxruntime runs the file on seeded random inputs and each output is compared with
 torch: the max absolute error must be within ``atol + rtol * max|torch output|``, and it is
 recorded in the manifest's metrics as ``onnx_max_abs_error``.
 """
@@ -20,9 +25,8 @@ from typing import Any, Literal
 import numpy as np
 
 from neuroedge import __version__
-from neuroedge.bundle import Bundle, ChainStep, Manifest, TensorSpec, staging, write_manifest
-from neuroedge.bundle import load as load_bundle
-from neuroedge.registry import Converter, params_to_json
+from neuroedge.bundle import Manifest, StatePair, TensorSpec
+from neuroedge.registry import MODEL, Converter, opt
 
 OPSET = 17
 TORCH_REF_DIR = "torch"
@@ -32,45 +36,71 @@ class ExportError(Exception):
     pass
 
 
+def parse_inputs(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """``"x:1,64;h:1,16"`` -> [("x", (1, 64)), ("h", (1, 16))]."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, dims = part.partition(":")
+        try:
+            shape = tuple(int(d) for d in dims.split(",") if d.strip())
+        except ValueError:
+            shape = ()
+        if not sep or not name.strip() or not shape or any(d < 1 for d in shape):
+            raise ValueError(f"inputs {part!r}: expected NAME:D0,D1,... with every dim >= 1 (e.g. x:1,64;h:1,16)")
+        out.append((name.strip(), shape))
+    return out
+
+
 @dataclass(frozen=True)
 class ExportParams:
-    input_shape: tuple[int, ...] = ()
-    weights: str | None = None  # a state_dict for a factory reference (read with weights_only=True)
-    opset: int = OPSET
-    exporter: Literal["torchscript", "dynamo"] = "torchscript"
-    dynamic_batch: bool = True
-    rtol: float = 1e-4
-    atol: float = 1e-5
-    seed: int = 0
-    trust_pickle: bool = False  # only for .pt2 files, which torch.export.load unpickles
+    input_shape: tuple[int, ...] = opt((), "one input's shape, with the batch dimension (e.g. 1,64)")
+    inputs: str = opt("", "several named inputs, NAME:SHAPE;NAME:SHAPE (e.g. x:1,200,6;h:2,1,16)")
+    outputs: tuple[str, ...] = opt((), "output names, in the order the model returns them")
+    state: tuple[str, ...] = opt((), "recurrent state pairs INPUT=OUTPUT, carried by runners from call to call")
+    weights: str | None = opt(None, "a state_dict for a factory reference (read with weights_only=True)")
+    opset: int = opt(OPSET, "ONNX opset (13..21)")
+    exporter: Literal["torchscript", "dynamo"] = opt("torchscript", "torch's exporter")
+    dynamic_batch: bool = opt(True, "name axis 0 of every input and output 'batch'")
+    rtol: float = opt(1e-4, "onnxruntime vs torch: relative tolerance (of max |output|)")
+    atol: float = opt(1e-5, "onnxruntime vs torch: absolute tolerance")
+    seed: int = opt(0, "seed of the random check inputs")
+    trust_pickle: bool = opt(False, "only for .pt2 files, which torch.export.load unpickles")
 
     def __post_init__(self) -> None:
-        if not self.input_shape:
-            raise ValueError("input_shape is required, e.g. --param input_shape=1,64")
+        if not self.input_shape and not self.inputs:
+            raise ValueError("give input_shape (one input, e.g. --param input_shape=1,64) or "
+                             "inputs (several, e.g. --param 'inputs=x:1,64;h:1,16')")
+        if self.input_shape and self.inputs:
+            raise ValueError("give input_shape or inputs, not both")
         if any(d < 1 for d in self.input_shape):
             raise ValueError(f"input_shape {list(self.input_shape)}: every dim must be >= 1")
+        parse_inputs(self.inputs)
+        for pair in self.state:
+            if "=" not in pair:
+                raise ValueError(f"state {pair!r}: expected INPUT=OUTPUT")
         if not 13 <= self.opset <= 21:
             raise ValueError(f"opset {self.opset}: supported range is 13..21")
 
+    def named_inputs(self) -> list[tuple[str, tuple[int, ...]]]:
+        return parse_inputs(self.inputs) if self.inputs else [("input", tuple(self.input_shape))]
 
-def _export(model: Any, x: Any, path: Path, p: ExportParams) -> None:
+
+def _export(model: Any, xs: list[Any], in_names: list[str], out_names: list[str], path: Path,
+            p: ExportParams) -> None:
     import torch
 
-    kwargs: dict[str, Any] = {
-        "input_names": ["input"],
-        "output_names": ["output"],
-        "opset_version": p.opset,
-    }
+    kwargs: dict[str, Any] = {"input_names": in_names, "output_names": out_names, "opset_version": p.opset}
     if p.exporter == "torchscript":
         if p.dynamic_batch:
-            kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
+            kwargs["dynamic_axes"] = {n: {0: "batch"} for n in in_names + out_names}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-            torch.onnx.export(model, (x,), str(path), dynamo=False, **kwargs)
+            torch.onnx.export(model, tuple(xs), str(path), dynamo=False, **kwargs)
     else:
         if p.dynamic_batch:
-            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
-        torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, verbose=False, **kwargs)
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            kwargs["dynamic_shapes"] = tuple({0: batch} for _ in xs)
+        torch.onnx.export(model, tuple(xs), str(path), dynamo=True, external_data=False, verbose=False, **kwargs)
 
 
 def _specs(onnx_path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -97,79 +127,60 @@ def verify_with_onnxruntime(onnx_path: Path, inputs: list[np.ndarray]) -> list[n
     return sess.run(None, feed)
 
 
-def convert(source: Any, params: ExportParams, out: Path, force: bool = False) -> Bundle:
+def _flatten(out: Any) -> list[Any]:
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flatten(o)]
+    return [out]
+
+
+def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
+    """PyTorch model (package.module:factory, TorchScript or state_dict) -> ONNX, checked with onnxruntime"""
     import torch
 
-    from neuroedge.modelref import LoadedModel, load_model, model_hash
-
-    if isinstance(source, torch.nn.Module):
-        loaded = LoadedModel(source.eval(), {"kind": "module"})
-    else:
-        loaded = load_model(source, weights=params.weights, trust_pickle=params.trust_pickle)
-    model = loaded.module
+    model = source.module
+    named = params.named_inputs()
     gen = torch.Generator().manual_seed(params.seed)
-    x = torch.rand(params.input_shape, generator=gen)
+    xs = [torch.rand(shape, generator=gen) for _, shape in named]
     with torch.inference_mode():
         try:
-            expected = model(x)
+            expected = [o.detach().numpy() for o in _flatten(model(*xs))]
         except Exception as exc:
-            raise ExportError(
-                f"the model does not accept an input of shape {list(params.input_shape)}: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            ) from None
-    if isinstance(expected, (tuple, list)):
-        expected = expected[0]
-    expected_np = expected.detach().numpy()
-
-    def writer(folder: Path) -> None:
-        onnx_path = folder / "model.onnx"
-        _export(model, x, onnx_path, params)
-        got = verify_with_onnxruntime(onnx_path, [x.numpy()])[0]
-        err = float(np.max(np.abs(got - expected_np))) if got.size else 0.0
-        bound = params.atol + params.rtol * float(np.max(np.abs(expected_np)) if expected_np.size else 0.0)
+            shapes = ", ".join(f"{n} {list(s)}" for n, s in named)
+            raise ExportError(f"the model does not accept inputs {shapes}: {type(exc).__name__}: {exc}") from None
+    out_names = list(params.outputs) or (["output"] if len(expected) == 1 else [f"output{i}" for i in range(len(expected))])
+    if len(out_names) != len(expected):
+        raise ExportError(f"outputs names {len(out_names)} outputs ({', '.join(out_names)}), but the model returns "
+                          f"{len(expected)}")
+    in_names = [n for n, _ in named]
+    state = [StatePair(*pair.split("=", 1)) for pair in params.state]
+    onnx_path = folder / "model.onnx"
+    _export(model, xs, in_names, out_names, onnx_path, params)
+    got = verify_with_onnxruntime(onnx_path, [x.numpy() for x in xs])
+    metrics: dict[str, Any] = {"onnx_max_abs_error": 0.0, "onnx_tolerance": 0.0}
+    for name, g, e in zip(out_names, got, expected, strict=True):
+        err = float(np.max(np.abs(g - e))) if g.size else 0.0
+        bound = params.atol + params.rtol * float(np.max(np.abs(e)) if e.size else 0.0)
         if not np.isfinite(err) or err > bound:
-            raise ExportError(
-                f"onnxruntime disagrees with torch: max |diff| {err:.3g} > tolerance {bound:.3g} "
-                f"(atol {params.atol} + rtol {params.rtol} x max|output|)"
-            )
-        metrics["onnx_max_abs_error"] = err
-        metrics["onnx_tolerance"] = bound
-        # Keep what the torch reference target needs to run the same model eagerly.
-        ref = folder / TORCH_REF_DIR
-        ref.mkdir()
-        if loaded.source.get("kind") == "factory":
-            torch.save(model.state_dict(), ref / "weights.pt")
-            extra["torch_reference"] = {"kind": "factory", "factory": loaded.source["factory"],
-                                        "kwargs": loaded.source.get("kwargs", {}),
-                                        "weights": f"{TORCH_REF_DIR}/weights.pt"}
-        else:
-            # A module, TorchScript or ExportedProgram: keep a TorchScript trace, which loads without pickle.
-            traced = torch.jit.trace(model, x, check_trace=False)
-            traced.save(str(ref / "model.ts"))
-            extra["torch_reference"] = {"kind": "torchscript", "path": f"{TORCH_REF_DIR}/model.ts"}
-        ins, outs = _specs(onnx_path)
-        specs["inputs"], specs["outputs"] = ins, outs
+            raise ExportError(f"onnxruntime disagrees with torch on output {name!r}: max |diff| {err:.3g} > "
+                              f"tolerance {bound:.3g} (atol {params.atol} + rtol {params.rtol} x max|output|)")
+        if err >= metrics["onnx_max_abs_error"]:
+            metrics.update(onnx_max_abs_error=err, onnx_tolerance=bound)
+    # Keep what the torch reference target needs to run the same model eagerly.
+    (folder / TORCH_REF_DIR).mkdir()
+    reference = source.torch_reference()
+    if reference is not None:
+        torch.save(model.state_dict(), folder / reference.weights)
+    else:
+        from neuroedge.manifest import TorchReference
 
-    metrics: dict[str, Any] = {}
-    extra: dict[str, Any] = {"opset": params.opset, "exporter": params.exporter, "torch": torch.__version__}
-    specs: dict[str, list[TensorSpec]] = {}
-    step = ChainStep("export-onnx", __version__, params_to_json(params), model_hash(model))
-
-    # The specs are only known once the file is written, so stage, then write the manifest.
-    with staging(out, force=force) as tmp:
-        writer(tmp)
-        write_manifest(tmp, Manifest(
-            format="onnx", main="model.onnx", inputs=specs["inputs"], outputs=specs["outputs"],
-            chain=[step], metrics=metrics, extra=extra,
-        ))
-    return load_bundle(out)
+        # A module, TorchScript or ExportedProgram: keep a TorchScript trace, which loads without pickle.
+        traced = torch.jit.trace(model, tuple(xs), check_trace=False)
+        traced.save(str(folder / TORCH_REF_DIR / "model.ts"))
+        reference = TorchReference("torchscript", path=f"{TORCH_REF_DIR}/model.ts")
+    ins, outs = _specs(onnx_path)
+    return Manifest(format="onnx", main="model.onnx", inputs=ins, outputs=outs, state=state, metrics=metrics,
+                    torch_reference=reference,
+                    extra={"opset": params.opset, "exporter": params.exporter, "torch": torch.__version__})
 
 
-CONVERTER = Converter(
-    name="export-onnx",
-    summary="PyTorch model (package.module:factory, TorchScript or state_dict) -> ONNX, checked with onnxruntime",
-    params=ExportParams,
-    convert=convert,
-    accepts="model",
-    version=__version__,
-)
+CONVERTER = Converter("export-onnx", ExportParams, convert, reads=MODEL, writes="onnx", version=__version__)

@@ -15,6 +15,7 @@ settings. Under QEMU those are *emulator* timings (QEMU is not cycle-accurate), 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -25,9 +26,21 @@ from neuroedge.firmware_bridge import launch
 from neuroedge.firmware_bridge.blob import BlobError, unpack
 from neuroedge.firmware_bridge.host import Device
 from neuroedge.firmware_bridge.reference import quantize
-from neuroedge.registry import Target
+from neuroedge.registry import Target, opt
 
-OPTIONS = {"device", "timeout", "retries"}
+
+@dataclass(frozen=True)
+class McuOptions:
+    device: str | None = opt(None, "serial:///dev/ttyACM0?baud=115200, qemu://lm3s6965evb or host:// "
+                                   "(default: QEMU if installed, else host://)")
+    timeout: float | None = opt(None, "seconds to wait for each reply (default 2 on QEMU, 0.5 on host://)")
+    retries: int = opt(10, "retries per request on a dropped or corrupt frame")
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {self.timeout}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
 
 
 def available() -> Literal[True] | str:
@@ -91,7 +104,7 @@ class McuRunner:
         spec = self.inputs[0]
         x = np.asarray(x)
         if np.issubdtype(x.dtype, np.floating):
-            x = quantize(x, spec.quant["scale"], spec.quant["zero_point"])
+            x = quantize(x, spec.quant.scale, spec.quant.zero_point)
         if x.dtype != np.int8:
             raise ValueError(f"input {spec.name!r}: dtype {x.dtype}; give int8 (or float to be quantised)")
         want = tuple(d for d in spec.shape[1:])
@@ -201,20 +214,9 @@ class McuRunner:
             self.process = None
 
 
-def open_runner(bundle: Bundle, options: dict[str, Any]) -> McuRunner:
-    unknown = set(options) - OPTIONS
-    if unknown:
-        raise ValueError(f"mcu: unknown option(s) {sorted(unknown)}; known: {', '.join(sorted(OPTIONS))}")
-    device = str(options.get("device") or default_device())
-    timeout = float(options["timeout"]) if options.get("timeout") is not None else None
-    return McuRunner(bundle, device, timeout=timeout, retries=int(options.get("retries", 10)))
+def open_runner(bundle: Bundle, options: McuOptions) -> McuRunner:
+    """INT8 firmware on a microcontroller over serial: a board, QEMU Cortex-M3, or the host build"""
+    return McuRunner(bundle, options.device or default_device(), timeout=options.timeout, retries=options.retries)
 
 
-TARGET = Target(
-    name="mcu",
-    summary="INT8 firmware on a microcontroller over serial: a board, QEMU Cortex-M3, or the host build",
-    formats=("mcu-blob",),
-    available=available,
-    open=open_runner,
-    bench_resources={"mcu": 1},
-)
+TARGET = Target("mcu", ("mcu-blob",), open_runner, McuOptions, available, bench_resources={"mcu": 1}, bench_rounds=3)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,11 +24,21 @@ import numpy as np
 
 from neuroedge.bench import BenchConfig, LatencyReport, time_callable
 from neuroedge.bundle import Bundle, TensorSpec
-from neuroedge.registry import Target, check_inputs
+from neuroedge.registry import Target, check_inputs, opt
 
 # Below this many parameters a model counts as small: one intra-op thread is fastest (measured
 # on the example MLP/CNN here: 1 thread beat 2 by 30-60% at batch 1).
 SMALL_MODEL_PARAMS = 2_000_000
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    threads: int | None = opt(None, "intra-op threads (default: 1 below 2M parameters, else the physical cores)")
+    disable_quant_qdq: bool = opt(False, "keep Q/DQ pairs as exported (no MatMulNBits fusion)")
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
 def available() -> Literal[True] | str:
@@ -79,14 +90,19 @@ def bind_for_benchmark(session: Any, inputs: list[np.ndarray]) -> tuple[Any, lis
 
 
 class OnnxRuntimeRunner:
+    """Runs the bundle's ONNX; recurrent state pairs in the manifest are carried from call to call."""
+
     target = "onnxruntime"
 
     def __init__(self, bundle: Bundle, threads: int | None = None, disable_quant_qdq: bool = False) -> None:
         import onnxruntime as ort
 
         self.bundle = bundle
-        self.inputs: tuple[TensorSpec, ...] = bundle.manifest.inputs
+        self.inputs: tuple[TensorSpec, ...] = bundle.manifest.data_inputs
         self.outputs: tuple[TensorSpec, ...] = bundle.manifest.outputs
+        self._all_inputs = bundle.manifest.inputs
+        self.state_pairs = bundle.manifest.state
+        self.state: dict[str, np.ndarray] = {}
         self.n_params = count_parameters(bundle.main_file)
         self.threads = int(threads) if threads else auto_threads(self.n_params)
         self.disable_quant_qdq = bool(disable_quant_qdq)
@@ -96,13 +112,31 @@ class OnnxRuntimeRunner:
         )
         self._names = [i.name for i in self.session.get_inputs()]
 
+    def _full(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The data inputs plus the carried state (zeros before the first call, or after ``reset_state``)."""
+        arrays = dict(zip((s.name for s in self.inputs), check_inputs(self.inputs, inputs), strict=True))
+        batch = next(iter(arrays.values())).shape[0] if arrays and next(iter(arrays.values())).ndim else 1
+        for pair in self.state_pairs:
+            spec = next(s for s in self._all_inputs if s.name == pair.input)
+            value = self.state.get(pair.input)
+            if value is None:
+                value = np.zeros(spec.concrete_shape(batch), spec.dtype)
+            arrays[pair.input] = value
+        return [arrays[name] for name in self._names]
+
+    def reset_state(self) -> None:
+        self.state = {}
+
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        arrays = check_inputs(self.inputs, inputs)
-        return self.session.run(None, dict(zip(self._names, arrays, strict=True)))
+        outs = self.session.run(None, dict(zip(self._names, self._full(inputs), strict=True)))
+        if self.state_pairs:
+            by_name = dict(zip((o.name for o in self.session.get_outputs()), outs, strict=True))
+            self.state = {p.input: by_name[p.output] for p in self.state_pairs}
+        return outs
 
     def bench_call(self, inputs: list[np.ndarray]) -> Any:
         """The exact zero-argument call the benchmark times (also used by the bare-loop check)."""
-        binding, self._buffers = bind_for_benchmark(self.session, check_inputs(self.inputs, inputs))
+        binding, self._buffers = bind_for_benchmark(self.session, self._full(inputs))
         self._binding = binding
         return functools.partial(self.session.run_with_iobinding, binding)
 
@@ -131,19 +165,9 @@ class OnnxRuntimeRunner:
         self.session = None
 
 
-def open_runner(bundle: Bundle, options: dict[str, Any]) -> OnnxRuntimeRunner:
-    unknown = set(options) - {"threads", "disable_quant_qdq"}
-    if unknown:
-        raise ValueError(f"onnxruntime: unknown option(s) {sorted(unknown)}; known: threads, disable_quant_qdq")
-    flag = str(options.get("disable_quant_qdq", "false")).lower() in ("1", "true", "yes")
-    return OnnxRuntimeRunner(bundle, threads=options.get("threads"), disable_quant_qdq=flag)
+def open_runner(bundle: Bundle, options: OrtOptions) -> OnnxRuntimeRunner:
+    """ONNX Runtime on the CPU, tuned for batch-1 latency (IO binding, full graph optimisation)"""
+    return OnnxRuntimeRunner(bundle, threads=options.threads, disable_quant_qdq=options.disable_quant_qdq)
 
 
-TARGET = Target(
-    name="onnxruntime",
-    summary="ONNX Runtime on the CPU, tuned for batch-1 latency (IO binding, full graph optimisation)",
-    formats=("onnx", "qcdq-onnx"),
-    available=available,
-    open=open_runner,
-    bench_resources={"bench": 1},
-)
+TARGET = Target("onnxruntime", ("onnx", "qcdq-onnx"), open_runner, OrtOptions, available)

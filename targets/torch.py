@@ -1,21 +1,22 @@
 """Target ``torch``: the reference. PyTorch eager under ``inference_mode``, in eval mode.
 
-It runs the model a converter recorded in the bundle's ``extra.torch_reference``: a factory plus
-its kwargs and optionally a state_dict (read with ``weights_only=True``), or a TorchScript file.
-``export-onnx`` records the original model; ``splitquant`` records a factory that rebuilds the
-same brevitas fake-quantised model, so a QCDQ bundle can be compared with its torch reference.
+The bundle's format rebuilds the model (``Format.torch_model``, through the registry): an ``onnx``
+bundle from ``export-onnx`` runs its ``torch_reference`` (a factory plus a state_dict read with
+``weights_only=True``, or TorchScript); a ``qcdq-onnx`` bundle rebuilds the same brevitas
+fake-quantised model from its splitquant chain step, so it can be compared with its torch reference.
 Thread count as the onnxruntime target chooses it, so the two are compared like for like.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from neuroedge.bench import BenchConfig, LatencyReport, time_callable
 from neuroedge.bundle import Bundle, BundleError, TensorSpec
-from neuroedge.registry import Target, check_inputs
+from neuroedge.registry import Target, check_inputs, get_format, opt
 
 
 def available() -> Literal[True] | str:
@@ -27,23 +28,16 @@ def available() -> Literal[True] | str:
 
 
 def load_reference(bundle: Bundle) -> Any:
-    """Rebuild the eager model the bundle was exported from."""
-    import torch
+    """The eager model, rebuilt by the bundle's format (declared through the registry)."""
+    fmt = get_format(bundle.format)
+    if fmt.torch_model is None:
+        raise BundleError(f"{bundle.path}: format {bundle.format!r} declares no way to rebuild a torch model")
+    return fmt.torch_model(bundle)
 
-    from neuroedge.modelref import import_object, load_state_dict
 
-    ref = bundle.manifest.extra.get("torch_reference")
-    where = f"{bundle.path / 'manifest.json'} field 'extra.torch_reference'"
-    if not isinstance(ref, dict):
-        raise BundleError(f"{where}: missing; the torch target runs bundles whose converter recorded a torch reference (export-onnx, splitquant)")
-    if ref.get("kind") == "factory":
-        model = import_object(ref["factory"])(**ref.get("kwargs", {}))
-        if ref.get("weights"):
-            model.load_state_dict(load_state_dict(bundle.file(ref["weights"])))
-        return model.eval()
-    if ref.get("kind") == "torchscript":
-        return torch.jit.load(str(bundle.file(ref["path"])), map_location="cpu").eval()
-    raise BundleError(f"{where}: unknown kind {ref.get('kind')!r}")
+@dataclass(frozen=True)
+class TorchOptions:
+    threads: int | None = opt(None, "torch threads (default: as the onnxruntime target chooses)")
 
 
 class TorchRunner:
@@ -102,18 +96,9 @@ class TorchRunner:
         self.model = None
 
 
-def open_runner(bundle: Bundle, options: dict[str, Any]) -> TorchRunner:
-    unknown = set(options) - {"threads"}
-    if unknown:
-        raise ValueError(f"torch: unknown option(s) {sorted(unknown)}; known: threads")
-    return TorchRunner.from_bundle(bundle, threads=options.get("threads"))
+def open_runner(bundle: Bundle, options: TorchOptions) -> TorchRunner:
+    """PyTorch eager (inference_mode) on the CPU: the reference the others are compared with"""
+    return TorchRunner.from_bundle(bundle, threads=options.threads)
 
 
-TARGET = Target(
-    name="torch",
-    summary="PyTorch eager (inference_mode) on the CPU: the reference the others are compared with",
-    formats=("onnx", "qcdq-onnx"),
-    available=available,
-    open=open_runner,
-    bench_resources={"bench": 1},
-)
+TARGET = Target("torch", ("onnx", "qcdq-onnx"), open_runner, TorchOptions, available)

@@ -24,3 +24,11 @@ def mlp_bundle(tmp_path_factory: pytest.TempPathFactory):
     os.chdir(REPO)
     out = tmp_path_factory.mktemp("bundles") / "mlp"
     return CONVERTER.convert("examples.digits.models:digits_mlp", ExportParams(input_shape=(1, 64)), out)
+
+
+def digits_files(folder: Path, images: bool = False) -> tuple[str, str]:
+    """sklearn digits as calibration (train split) and held-out check (test split) .npz files."""
+    from neuroedge.data.digits import save_split
+
+    cal, check = save_split(folder, images)
+    return str(cal), str(check)

@@ -1,24 +1,9 @@
 """The Bundle: a folder with ``manifest.json`` and the files it names.
 
-A bundle is what flows from converter to converter to target. The manifest is
-typed (the dataclasses below validate on construction, as NIR's primitives do),
-the files are hashed, writes are atomic, and ``load`` turns every problem into
-one ``BundleError`` that names the file and the field.
-
-Manifest (format_version 1)::
-
-    {
-      "format_version": 1,
-      "format": "onnx",                       # one of FORMATS
-      "main": "model.onnx",                   # the file a target opens first
-      "inputs":  [{"name": "x", "shape": [1, 64], "dtype": "float32", "quant": null}],
-      "outputs": [{"name": "y", "shape": [1, 10], "dtype": "float32", "quant": null}],
-      "chain":   [{"converter": "export-onnx", "version": "0.1.0",
-                   "params": {...}, "input_hash": "sha256:..."}],
-      "metrics": {"onnx_max_abs_error": 1.2e-7, ...},
-      "files":   {"model.onnx": "sha256:..."},
-      "extra":   {...}                        # format-specific, free-form JSON
-    }
+A bundle is what flows from converter to converter to target. The manifest is typed
+(``neuroedge.manifest``: validated on construction, as NIR's primitives are), the files are
+hashed, writes are atomic, and ``load`` turns every problem into one ``BundleError`` that names
+the file and the field.
 """
 
 from __future__ import annotations
@@ -28,24 +13,26 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+from neuroedge.manifest import (  # noqa: F401 - re-exported: the bundle API is one import
+    DTYPES,
+    FORMAT_VERSION,
+    BundleError,
+    ChainStep,
+    Manifest,
+    QuantSpec,
+    StatePair,
+    TensorSpec,
+    TorchReference,
+    manifest_from_json,
+)
+
 MANIFEST = "manifest.json"
-FORMATS = frozenset(
-    {"onnx", "qcdq-onnx", "qonnx", "snn-loihi", "tensorrt-plan", "mcu-blob", "nir"}
-)
-DTYPES = frozenset(
-    {"float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"}
-)
-
-
-class BundleError(Exception):
-    """A bundle (or a manifest field) is missing, corrupt or of an unknown kind."""
 
 
 def sha256_file(path: Path) -> str:
@@ -58,162 +45,6 @@ def sha256_file(path: Path) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output: a name, a shape (ints; a string names a dynamic axis) and a dtype.
-
-    ``quant`` optionally describes an affine quantisation: ``real = scale * (q - zero_point)``,
-    as ``{"scale": float, "zero_point": int, "bits": int}``.
-    """
-
-    name: str
-    shape: tuple[int | str, ...]
-    dtype: str = "float32"
-    quant: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError("name must be a non-empty string")
-        shape = tuple(self.shape)
-        for dim in shape:
-            if isinstance(dim, bool) or not (
-                (isinstance(dim, int) and dim >= 0) or (isinstance(dim, str) and dim)
-            ):
-                raise ValueError(f"shape {list(shape)}: each dim must be an int >= 0 or a name")
-        object.__setattr__(self, "shape", shape)
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype {self.dtype!r} is not one of {sorted(DTYPES)}")
-        if self.quant is not None and not isinstance(self.quant, dict):
-            raise ValueError("quant must be an object or null")
-
-    def concrete_shape(self, batch: int = 1) -> tuple[int, ...]:
-        """The shape with every named (dynamic) axis set to ``batch``."""
-        return tuple(d if isinstance(d, int) else batch for d in self.shape)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "quant": self.quant}
-
-
-@dataclass(frozen=True)
-class ChainStep:
-    """One converter application: which converter, its version and params, and what it read."""
-
-    converter: str
-    version: str
-    params: dict[str, Any]
-    input_hash: str
-
-    def __post_init__(self) -> None:
-        for name in ("converter", "version", "input_hash"):
-            if not isinstance(getattr(self, name), str):
-                raise ValueError(f"{name} must be a string")
-        if not isinstance(self.params, dict):
-            raise ValueError("params must be an object")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What a bundle holds. Validated on construction; files are checked by ``load``."""
-
-    format: str
-    main: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    chain: tuple[ChainStep, ...] = ()
-    metrics: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"unknown format {self.format!r}; known: {sorted(FORMATS)}")
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "outputs", tuple(self.outputs))
-        object.__setattr__(self, "chain", tuple(self.chain))
-        if not self.inputs:
-            raise ValueError("a bundle needs at least one input")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format_version": self.format_version,
-            "format": self.format,
-            "main": self.main,
-            "inputs": [t.to_json() for t in self.inputs],
-            "outputs": [t.to_json() for t in self.outputs],
-            "chain": [asdict(s) for s in self.chain],
-            "metrics": self.metrics,
-            "files": self.files,
-            "extra": self.extra,
-        }
-
-
-def _field(where: str, data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in data:
-        raise BundleError(f"{where}: missing field '{key}'")
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise BundleError(f"{where}: field '{key}' must be {want}, got {type(value).__name__}")
-    return value
-
-
-def manifest_from_json(data: Any, where: str) -> Manifest:
-    """Parse and validate a manifest dict; ``where`` (the manifest's path) prefixes every error."""
-    if not isinstance(data, dict):
-        raise BundleError(f"{where}: the manifest must be a JSON object")
-    version = _field(where, data, "format_version", int)
-    if version > FORMAT_VERSION:
-        raise BundleError(
-            f"{where}: field 'format_version' is {version}, newer than this neuroedge reads "
-            f"({FORMAT_VERSION}); upgrade neuroedge"
-        )
-    fmt = _field(where, data, "format", str)
-    if fmt not in FORMATS:
-        raise BundleError(f"{where}: field 'format' is {fmt!r}, not one of {sorted(FORMATS)}")
-
-    def specs(key: str) -> list[TensorSpec]:
-        out = []
-        for i, item in enumerate(_field(where, data, key, list)):
-            try:
-                if not isinstance(item, dict):
-                    raise ValueError("must be an object")
-                out.append(TensorSpec(item["name"], item["shape"], item.get("dtype", "float32"), item.get("quant")))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise BundleError(f"{where}: field '{key}[{i}]': {exc}") from None
-        return out
-
-    chain = []
-    for i, item in enumerate(_field(where, data, "chain", list)):
-        try:
-            chain.append(ChainStep(**item))
-        except (TypeError, ValueError) as exc:
-            raise BundleError(f"{where}: field 'chain[{i}]': {exc}") from None
-    files = _field(where, data, "files", dict)
-    for name, digest in files.items():
-        if not isinstance(digest, str) or not digest.startswith("sha256:"):
-            raise BundleError(f"{where}: field 'files.{name}' must be 'sha256:<hex>'")
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise BundleError(f"{where}: field 'files.{name}' must be a relative path inside the bundle")
-    main = _field(where, data, "main", str)
-    if main not in files:
-        raise BundleError(f"{where}: field 'main' names {main!r}, which is not listed in 'files'")
-    try:
-        return Manifest(
-            format=fmt,
-            main=main,
-            inputs=specs("inputs"),
-            outputs=specs("outputs"),
-            chain=chain,
-            metrics=_field(where, data, "metrics", dict),
-            files=files,
-            extra=data.get("extra", {}) or {},
-            format_version=version,
-        )
-    except ValueError as exc:
-        raise BundleError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)

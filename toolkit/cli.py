@@ -1,190 +1,34 @@
 """The ``neuroedge`` command line.
 
-Exit codes: 0 success, 1 a failure (one line on stderr, ``--debug`` for the traceback),
-2 a usage error. Nothing heavy is imported before a subcommand needs it, so ``--help``
+Exit codes: 0 success, 1 a failure (the whole message on stderr, which may be several lines, but
+never a traceback; ``--debug`` before or after the subcommand shows it), 2 a usage error. Nothing heavy is imported before a subcommand needs it, so ``--help``
 never imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+
+from neuroedge.cli_list import cmd_converters, cmd_targets
+from neuroedge.cli_run import UsageError, cmd_bench, cmd_import_onnx, cmd_inspect, cmd_run
+from neuroedge.cli_run import kv as _kv
 
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
-    """Bad arguments that argparse could not see (exit 2)."""
-
-
-def _kv(items: list[str] | None, flag: str) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
-        out[key.strip()] = value
-    return out
-
-
-def _load_inputs(runner: Any, data: str | None, seed: int) -> list[Any]:
-    import numpy as np
-
-    if data is None:
-        rng = np.random.default_rng(seed)
-        return [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
-    path = Path(data)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such data file")
-    if path.suffix == ".npy":
-        return [np.load(path, allow_pickle=False)]
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            names = [s.name for s in runner.inputs]
-            if all(n in z for n in names):
-                return [z[n] for n in names]
-            return [z[k] for k in z.files][: len(names)]
-    raise UsageError(f"--data {path}: expected a .npy or .npz file")
-
-
-def _abridged(a: Any, n: int = 8) -> str:
-    import numpy as np
-
-    flat = np.asarray(a).ravel()
-    vals = ", ".join(f"{v:.5g}" for v in flat[:n])
-    return f"[{vals}{', ...' if flat.size > n else ''}]"
-
-
-# ---- subcommands -----------------------------------------------------------------------------
-
-def cmd_targets(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from neuroedge import registry
-
-    table = Table(title="neuroedge targets")
-    table.add_column("target")
-    table.add_column("available")
-    table.add_column("formats / why not")
-    for name in registry.target_names():
-        status = registry.target_status(name)
-        if status is True:
-            formats = ", ".join(registry.get_target(name).formats)
-            table.add_row(name, "[green]yes[/]", formats)
-        else:
-            from rich.markup import escape
-
-            table.add_row(name, "[red]no[/]", escape(str(status)))
-    Console().print(table)
-    return 0
-
-
-def cmd_converters(args: argparse.Namespace) -> int:
-    from neuroedge import registry
-
-    for name in registry.converter_names():
-        try:
-            conv = registry.get_converter(name)
-            print(f"{name:12s} {conv.summary}")
-        except registry.RegistryError as exc:
-            print(f"{name:12s} unavailable: {exc}")
-    return 0
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     from neuroedge import registry
-    from neuroedge.bundle import load
 
     conv = registry.get_converter(args.name)
-    params = registry.parse_params(conv.params, _kv(args.param, "--param"), where=f"{args.name} params")
-    source: Any = args.input
-    if conv.accepts == "bundle":
-        source = load(args.input)
-    bundle = conv.convert(source, params, Path(args.output), args.force)
+    bundle = conv(args.input, _kv(args.param, "--param"), Path(args.output), args.force)
     print(f"wrote {bundle.path} ({bundle.format})")
     for key, value in bundle.manifest.metrics.items():
         if isinstance(value, (int, float, str)):
             print(f"  {key}: {value}")
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from neuroedge import registry
-    from neuroedge.bundle import load
-
-    bundle = load(args.bundle)
-    runner = registry.open_runner(bundle, args.target, _kv(args.option, "--option"))
-    try:
-        inputs = _load_inputs(runner, args.data, args.seed)
-        outputs = runner.run(inputs)
-    finally:
-        runner.close()
-    for spec, out in zip(runner.outputs, outputs, strict=False):
-        print(f"{spec.name}: shape {list(out.shape)} {out.dtype} {_abridged(out)}")
-    if args.save:
-        import numpy as np
-
-        np.savez(args.save, **{s.name: o for s, o in zip(runner.outputs, outputs, strict=False)})
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from neuroedge import registry
-    from neuroedge.bench import BenchConfig, plot_histogram
-    from neuroedge.bundle import atomic_write_json, load
-
-    bundle = load(args.bundle)
-    runner = registry.open_runner(bundle, args.target, _kv(args.option, "--option"))
-    config = BenchConfig(iterations=args.iterations, warmup=args.warmup, min_duration_s=args.min_duration)
-    try:
-        report = runner.benchmark(_load_inputs(runner, args.data, args.seed), config)
-    finally:
-        runner.close()
-    stats = report.stats()
-    print(
-        f"{args.target}: p50 {stats['p50'] * 1000:.2f} µs  p99 {stats['p99'] * 1000:.2f} µs  "
-        f"mean {stats['mean'] * 1000:.2f} µs  ({report.iterations} iterations, "
-        f"{report.to_json(False)['throughput_per_s']:.0f}/s)"
-    )
-    if args.json:
-        data = report.to_json()
-        data["bundle"] = str(bundle.path)
-        atomic_write_json(Path(args.json), data)
-        print(f"wrote {args.json}")
-    if args.plot:
-        plot_histogram(report, args.plot)
-        print(f"wrote {args.plot}")
-    return 0
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from neuroedge.bundle import load
-
-    bundle = load(args.bundle)
-    m = bundle.manifest
-    if args.json:
-        print(json.dumps(m.to_json(), indent=2))
-        return 0
-    print(f"bundle   {bundle.path}")
-    print(f"format   {m.format} (format_version {m.format_version}), main file {m.main}")
-    for kind, specs in (("input", m.inputs), ("output", m.outputs)):
-        for s in specs:
-            q = f" quant {s.quant}" if s.quant else ""
-            print(f"{kind:8s} {s.name} {list(s.shape)} {s.dtype}{q}")
-    for i, step in enumerate(m.chain):
-        params = ", ".join(f"{k}={v}" for k, v in step.params.items() if v not in (None, "", []))
-        print(f"step {i}   {step.converter} {step.version} ({params}) from {step.input_hash[:19]}")
-    for key, value in m.metrics.items():
-        print(f"metric   {key} = {value}")
-    for name, digest in m.files.items():
-        size = (bundle.path / name).stat().st_size
-        print(f"file     {name} {size} bytes {digest[:19]}")
     return 0
 
 
@@ -221,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Take PyTorch models to edge and neuromorphic hardware: convert, run, benchmark.",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's --debug sets the flag; its absence does not reset the global one
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on failure")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(*a, parents=[common], **k)  # type: ignore[method-assign]
 
     s = sub.add_parser("compile", help="run a pipeline described in TOML")
     s.add_argument("config", help="pipeline TOML (model, data, converter steps, target)")
@@ -242,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext, fn in (("run", "run a bundle once on a target", cmd_run),
                                ("bench", "benchmark a bundle's latency on a target", cmd_bench)):
         s = sub.add_parser(name, help=helptext)
-        s.add_argument("bundle")
+        s.add_argument("bundle", help="a bundle folder, or an .onnx file (imported on the fly)")
         s.add_argument("--target", "-t", required=True, help="target name (neuroedge targets lists them)")
         s.add_argument("--data", help="input .npy/.npz (default: one seeded random input of the manifest's shape)")
         s.add_argument("--seed", type=int, default=0)
@@ -257,14 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--json", help="write the report (with per-iteration samples) here")
             s.add_argument("--plot", help="write a latency histogram PNG here")
 
+    s = sub.add_parser("import-onnx", help="bring an existing .onnx file in as a bundle")
+    s.add_argument("file", help="the .onnx file")
+    s.add_argument("-o", "--output", required=True, help="output bundle folder")
+    s.add_argument("--state", action="append", metavar="INPUT=OUTPUT",
+                   help="recurrent state: OUTPUT of one call is fed back as INPUT of the next (zeros first)")
+    s.add_argument("--force", action="store_true", help="replace an existing output folder")
+    s.set_defaults(fn=cmd_import_onnx)
+
     s = sub.add_parser("inspect", help="show a bundle's manifest")
-    s.add_argument("bundle")
+    s.add_argument("bundle", help="a bundle folder, or an .onnx file")
     s.add_argument("--json", action="store_true", help="print the raw manifest")
     s.set_defaults(fn=cmd_inspect)
 
-    s = sub.add_parser("targets", help="list targets: available here, or why not")
+    s = sub.add_parser("targets", help="list targets: available here, or why not; NAME: its options")
+    s.add_argument("name", nargs="?", help="a target: list its options with type, default and help")
     s.set_defaults(fn=cmd_targets)
-    s = sub.add_parser("converters", help="list converters")
+    s = sub.add_parser("converters", help="list converters; NAME: its parameters")
+    s.add_argument("name", nargs="?", help="a converter: list its parameters with type, default and help")
     s.set_defaults(fn=cmd_converters)
 
     s = sub.add_parser("sweep", help="run a grid of pipeline variants; results.jsonl, report.md, Pareto PNG")
@@ -298,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         print("neuroedge: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if args.debug or os.environ.get("NEUROEDGE_DEBUG"):
+        if getattr(args, "debug", False) or os.environ.get("NEUROEDGE_DEBUG"):
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, KeyError):  # str(KeyError) is the repr of the key alone
+            msg = f"{type(exc).__name__}: {msg}"
         print(f"neuroedge: error: {msg}", file=sys.stderr)
         return EXIT_FAIL
 

@@ -69,7 +69,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         sd = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__  # torch's advice follows
         raise ModelRefError(
             f"{p}: refused: not a weights-only file (it would run code when unpickled): {first}"
         ) from None
@@ -112,7 +112,8 @@ def load_model(
             try:
                 model.load_state_dict(sd)
             except RuntimeError as exc:
-                raise ModelRefError(f"{weights}: does not fit {ref_s}: {str(exc).splitlines()[0]}") from None
+                # torch lists every missing, unexpected and mis-shaped key: keep all of it
+                raise ModelRefError(f"{weights}: does not fit {ref_s}: {str(exc).strip()}") from None
             source["weights"] = os.fspath(weights)
         return LoadedModel(model.eval(), source)
 

@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from neuroedge import registry
+from neuroedge import progress, registry
 from neuroedge.bench import BenchConfig
 from neuroedge.bundle import atomic_write_json
+from neuroedge.converting import ConvertError, chain_formats
 
 TOP_KEYS = {"name", "model", "data", "steps", "target", "bench"}
 # How a sweep isolates a CPU benchmark: "node" waits until nothing compiles on the machine (valid
@@ -144,13 +145,27 @@ def validate(config: dict[str, Any]) -> None:
         if i > 0 and conv.accepts != "bundle":
             raise ConfigError(f"{where}: steps[{i}] {conv.name!r} takes a model, so it must be the first step")
         registry.parse_params(conv.params, _step_params(config, i, conv), where=f"{where}: steps[{i}].params")
+    convs = [registry.get_converter(step["converter"]) for step in steps]
+    try:
+        formats = chain_formats(convs, first_source="model")
+    except ConvertError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     target = config.get("target", {}).get("name")
     if target is not None:
-        target = registry.split_target_spec(str(target))[0]
-    if target is not None and target not in registry.target_names():
-        raise ConfigError(
-            f"{where}: field 'target.name': unknown target {target!r}; known: {', '.join(registry.target_names())}"
-        )
+        spec = str(target)
+        name = registry.split_target_spec(spec)[0]
+        if name not in registry.target_names():
+            raise ConfigError(
+                f"{where}: field 'target.name': unknown target {name!r}; known: {', '.join(registry.target_names())}"
+            )
+        tgt = registry.get_target(spec)
+        if not set(formats[-1].split("/")) & set(tgt.formats):
+            raise ConfigError(f"{where}: field 'target.name': {name!r} runs {', '.join(tgt.formats)} bundles, but "
+                              f"the last step {convs[-1].name!r} writes {formats[-1]}")
+        try:
+            registry.target_options(spec, config["target"].get("options", {}))
+        except registry.RegistryError as exc:
+            raise ConfigError(f"{where}: field 'target.options': {exc}") from None
 
 
 def _step_params(config: dict[str, Any], i: int, conv: registry.Converter) -> dict[str, Any]:
@@ -195,7 +210,11 @@ def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
     A runner with ``run_many`` (a remote board) takes every batch-1 sample in one round trip.
     """
     spec = runner.inputs[0]
-    samples = [x[i : i + 1].reshape(spec.concrete_shape(1)).astype(spec.dtype, copy=False) for i in range(len(x))]
+    # Float data stays float: a quantised input is quantised by the runner with the bundle's scale and
+    # zero point (registry.check_inputs), never cast (casting 0.37 to int8 gives 0).
+    dtype = "float32" if spec.quant is not None or np.issubdtype(x.dtype, np.floating) and \
+        not np.issubdtype(np.dtype(spec.dtype), np.floating) else spec.dtype
+    samples = [x[i : i + 1].reshape(spec.concrete_shape(1)).astype(dtype, copy=False) for i in range(len(x))]
     if hasattr(runner, "run_many"):
         outs = [out[0] for out in runner.run_many([[s] for s in samples])]
     else:
@@ -240,7 +259,8 @@ def build(config: dict[str, Any], out: Path) -> tuple[Any, dict[str, Any]]:
         conv = registry.get_converter(step["converter"])
         params = registry.parse_params(conv.params, _step_params(config, i, conv), where=f"steps[{i}].params")
         t0 = time.perf_counter()
-        bundle = conv.convert(source, params, Path(out) / "steps" / f"{i:02d}-{conv.name}", False)
+        with progress.status(f"step {i + 1}/{len(config['steps'])}: {conv.name}"):
+            bundle = conv(source, params, Path(out) / "steps" / f"{i:02d}-{conv.name}")
         result[f"convert_{conv.name}_s"] = round(time.perf_counter() - t0, 3)
         source = bundle
     result["format"] = bundle.format
@@ -278,7 +298,8 @@ def measure(config: dict[str, Any], bundle: Any,
         data = load_eval_data(config) if accuracy else None
         if data is not None:
             t0 = time.perf_counter()
-            result["accuracy"] = summary["accuracy_%"] = round(evaluate(runner, *data), 3)
+            with progress.status(f"{target['name']}: accuracy on {len(data[0])} samples"):
+                result["accuracy"] = summary["accuracy_%"] = round(evaluate(runner, *data), 3)
             result["evaluate_s"] = round(time.perf_counter() - t0, 3)
         if not latency:
             return result
@@ -287,7 +308,7 @@ def measure(config: dict[str, Any], bundle: Any,
                                 min_duration_s=float(b.get("min_duration_s", 1.0)), warn=False,
                                 ).for_target(registry.get_target(target["name"]).bench_rounds)
         rng = np.random.default_rng(0)
-        inputs = [rng.random(s.concrete_shape(1)).astype(s.dtype) for s in runner.inputs]
+        inputs = [rng.random(s.concrete_shape(1)).astype("float32" if s.quant else s.dtype) for s in runner.inputs]
         slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
         with slot:
             t0 = time.time()

@@ -1,32 +1,49 @@
-"""Converters and targets, found through entry points and imported only when used.
+"""Formats, converters and targets, found through entry points and imported only when used.
 
-The built-ins are declared in pyproject.toml under ``neuroedge.converters`` and
-``neuroedge.targets`` exactly as a third party's would be. Listing names never
-imports a module, so ``neuroedge --help`` stays fast and torch-free; a module
-that fails to import disables only its own entry, with the reason.
+Three entry-point groups, one per kind: ``neuroedge.formats``, ``neuroedge.converters``,
+``neuroedge.targets``. The built-ins are declared in pyproject.toml exactly as a third party's
+would be, so that file is the one list of everything. Listing names never imports a module, so
+``neuroedge --help`` stays fast and torch-free; a module that fails to import disables only its
+own entry, with the reason.
+
+A declaration is short; what every converter needs (resolving the source, calibration data,
+staging, the chain step) is done once in ``neuroedge.converting``, and what every target needs
+(typed options, the format check, quantising float inputs) here and in ``open_runner``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
-from pathlib import Path
-from typing import Any, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from neuroedge.bundle import Bundle, TensorSpec
+from neuroedge.entrypoints import (  # noqa: F401 - re-exported
+    CONVERTER_GROUP,
+    FORMAT_GROUP,
+    TARGET_GROUP,
+    Format,
+    _load_cached,
+    converter_names,
+    format_names,
+    get_format,
+    refresh,
+    target_names,
+)
+from neuroedge.params import (  # noqa: F401 - re-exported: the registry is the contract's one import
+    ParamError,
+    RegistryError,
+    describe,
+    opt,
+    params_to_json,
+    parse_params,
+)
 
-CONVERTER_GROUP = "neuroedge.converters"
-TARGET_GROUP = "neuroedge.targets"
+MODEL = "model"  # what a converter that takes a torch model (not a bundle) reads
 
-
-class RegistryError(Exception):
-    """An unknown name, an entry that failed to import, or a bad parameter."""
+if TYPE_CHECKING:  # the manifest looks formats up here, so the registry must not import it at run time
+    from neuroedge.manifest import TensorSpec
 
 
 class Runner(Protocol):
@@ -48,71 +65,89 @@ class Runner(Protocol):
 
 
 @dataclass(frozen=True)
+class NoOptions:
+    """A target without options."""
+
+
+@dataclass(frozen=True)
 class Converter:
-    """``convert(source, params, out, force) -> Bundle``; ``source`` is a Bundle or a model reference."""
+    """``build(source, params, folder) -> Manifest`` writes a bundle's files into a staging ``folder``.
+
+    ``reads``: ``("model",)`` for a torch model (the source is a ``neuroedge.converting.ModelSource``),
+    else the bundle formats it takes (the source is a ``Bundle``). The registry stages the output,
+    appends the chain step and writes the manifest (``neuroedge.converting.run_converter``).
+    """
 
     name: str
-    summary: str
     params: type
-    convert: Callable[..., Bundle]
-    accepts: Literal["model", "bundle"] = "bundle"
+    build: Callable[..., Any]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    summary: str = ""
     version: str = "0.1.0"
+
+    def __post_init__(self) -> None:
+        for key in ("reads", "writes"):
+            value = getattr(self, key)
+            object.__setattr__(self, key, (value,) if isinstance(value, str) else tuple(value))
+        if not self.summary:
+            doc = (self.build.__doc__ or "").strip().splitlines()
+            object.__setattr__(self, "summary", doc[0] if doc else self.name)
+
+    @property
+    def accepts(self) -> Literal["model", "bundle"]:
+        return "model" if MODEL in self.reads else "bundle"
+
+    def convert(self, source: Any, params: Any, out: Any, force: bool = False) -> Any:
+        """Run the converter end to end into the bundle ``out`` (``params``: the dataclass or raw values)."""
+        from neuroedge.converting import run_converter
+
+        return run_converter(self, source, params, out, force)
+
+    __call__ = convert
 
 
 @dataclass(frozen=True)
 class Target:
-    """``open(bundle, options) -> Runner``. ``available()`` is True or a one-line reason with the fix."""
+    """``open(bundle, options) -> Runner``, ``options`` an instance of the ``options`` dataclass.
+
+    ``available()`` is True or a one-line reason with the fix. ``bench_resources``: what one
+    benchmark holds exclusively (for sweeps): {"bench": 1} on a CPU, {"mcu": 1} for a serial board.
+    ``bench_rounds``: how many timed rounds a benchmark makes by default (simulators and boards
+    that take long per call declare fewer).
+    """
 
     name: str
-    summary: str
     formats: tuple[str, ...]
-    available: Callable[[], Literal[True] | str]
     open: Callable[..., Runner]
-    # What one benchmark on this target holds exclusively (for sweeps): {"bench": 1} on a CPU,
-    # {"mcu": 1} for a serial board, {"GPU": 1} for TensorRT.
+    options: type = NoOptions
+    available: Callable[[], Literal[True] | str] = lambda: True
+    summary: str = ""
     bench_resources: dict[str, float] = field(default_factory=lambda: {"bench": 1})
+    bench_rounds: int = 5
+    url_option: str | None = None  # the option a ``name://...`` target spec fills (jetson: "url")
 
-
-def _entries(group: str) -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=group)}
-
-
-def converter_names() -> list[str]:
-    return sorted(_entries(CONVERTER_GROUP))
-
-
-def target_names() -> list[str]:
-    return sorted(_entries(TARGET_GROUP))
-
-
-def _load(group: str, kind: str, name: str) -> Any:
-    entries = _entries(group)
-    if name not in entries:
-        known = ", ".join(sorted(entries)) or "none (is neuroedge installed? run make setup)"
-        raise RegistryError(f"unknown {kind} {name!r}; known: {known}")
-    try:
-        return entries[name].load()
-    except Exception as exc:  # a broken optional dependency disables only this entry
-        raise RegistryError(
-            f"{kind} {name!r} cannot be imported ({type(exc).__name__}: {exc}); "
-            "run make setup, or install its extra"
-        ) from exc
+    def __post_init__(self) -> None:
+        if isinstance(self.formats, str):
+            object.__setattr__(self, "formats", (self.formats,))
+        if not self.summary:
+            doc = (self.open.__doc__ or "").strip().splitlines()
+            object.__setattr__(self, "summary", doc[0] if doc else self.name)
 
 
 def get_converter(name: str) -> Converter:
-    return _load(CONVERTER_GROUP, "converter", name)
+    return _load_cached(CONVERTER_GROUP, "converter", name)
 
 
 def get_target(spec: str) -> Target:
     """The target named by ``spec``: a name, or a URL whose scheme is the name (``jetson://...``)."""
-    return _load(TARGET_GROUP, "target", split_target_spec(spec)[0])
+    return _load_cached(TARGET_GROUP, "target", split_target_spec(spec)[0])
 
 
 def target_status(name: str) -> Literal[True] | str:
     """True if the target can run here, else the one-line reason (never raises)."""
     try:
-        target = get_target(name)
-        return target.available()
+        return get_target(name).available()
     except RegistryError as exc:
         return str(exc)
     except Exception as exc:
@@ -127,95 +162,43 @@ def split_target_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return spec, {}
 
 
-def open_runner(bundle: Bundle, target_name: str, options: Mapping[str, Any] | None = None) -> Runner:
+def target_options(target_spec: str, raw: Mapping[str, Any] | None = None) -> Any:
+    """The target's options dataclass, filled from raw values (a URL spec fills ``url``)."""
+    target = get_target(target_spec)
+    merged = dict(raw or {})
+    url = split_target_spec(target_spec)[1].get("url")
+    if url is not None:
+        if target.url_option is None:
+            raise ParamError(f"target {target.name!r} takes no URL; use the plain name {target.name!r}")
+        merged.setdefault(target.url_option, url)
+    return parse_params(target.options, merged, where=f"target {target.name!r}", kind="option")
+
+
+def open_runner(bundle: Any, target_spec: str, options: Mapping[str, Any] | Any = None) -> Runner:
     """Open ``bundle`` on a target, after checking the target is available and takes its format.
 
-    ``target_name`` may be a URL whose scheme names the target (``jetson://user@board``); the
-    URL is then passed as the ``url`` option.
+    ``options``: raw values (``{"threads": "2"}``), or the target's options dataclass. A
+    ``name://...`` spec fills the target's URL option.
     """
-    target = get_target(target_name)
-    options = {**split_target_spec(target_name)[1], **dict(options or {})}
+    target = get_target(target_spec)
     status = target.available()
     if status is not True:
-        raise RegistryError(f"target {target_name!r} is not available here: {status}")
+        raise RegistryError(f"target {target_spec!r} is not available here: {status}")
     if bundle.format not in target.formats:
         raise RegistryError(
-            f"target {target_name!r} runs {', '.join(target.formats)} bundles; "
+            f"target {target.name!r} runs {', '.join(target.formats)} bundles; "
             f"{bundle.path} is {bundle.format!r}"
         )
-    return target.open(bundle, dict(options or {}))
-
-
-# ---- typed parameters ------------------------------------------------------------------------
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Turn a CLI string or TOML value into ``tp``: int, float, bool, str, tuple[int, ...], Optional."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        return _coerce(value, args[0], where)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise RegistryError(f"{where}: {value!r} is not one of {list(allowed)}")
-        return value
-    if origin in (tuple, list):
-        args = typing.get_args(tp)
-        item = args[0] if args else str
-        items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
-        out = [_coerce(v, item, where) for v in items]
-        return tuple(out) if origin is tuple else out
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise RegistryError(f"{where}: expected a table, got {value!r}")
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise RegistryError(f"{where}: expected true or false, got {value!r}")
-    if tp in (int, float, str):
-        try:
-            if tp is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return tp(value.strip() if isinstance(value, str) else value)
-        except (TypeError, ValueError):
-            raise RegistryError(f"{where}: expected {tp.__name__}, got {value!r}") from None
-    return value
-
-
-def parse_params(params_type: type, raw: Mapping[str, Any], where: str = "params") -> Any:
-    """Build a params dataclass from strings or TOML values; an unknown or bad key names itself."""
-    hints = typing.get_type_hints(params_type)
-    fields = {f.name: f for f in dataclasses.fields(params_type)}
-    kwargs = {}
-    for key, value in raw.items():
-        norm = key.replace("-", "_")
-        if norm not in fields:
-            raise RegistryError(f"{where}: unknown parameter {key!r}; known: {', '.join(sorted(fields))}")
-        kwargs[norm] = _coerce(value, hints[norm], f"{where}.{key}")
-    try:
-        return params_type(**kwargs)
-    except TypeError as exc:
-        raise RegistryError(f"{where}: {exc}") from None
-    except ValueError as exc:
-        raise RegistryError(f"{where}: {exc}") from None
-
-
-def params_to_json(params: Any) -> dict[str, Any]:
-    out = {}
-    for key, value in dataclasses.asdict(params).items():
-        out[key] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
-    return out
+    opts = options if isinstance(options, target.options) else target_options(target_spec, options)
+    return target.open(bundle, opts)
 
 
 def check_inputs(specs: tuple[TensorSpec, ...], arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Check count, shape and dtype of inputs against the manifest; one clear error on mismatch."""
+    """Check count, shape and dtype of inputs against the manifest; one clear error on mismatch.
+
+    Float data for a quantised input is quantised with the spec's scale and zero point, so every
+    caller (accuracy, benchmarks, sweeps) feeds the same float data to every target.
+    """
     if len(arrays) != len(specs):
         raise ValueError(f"expected {len(specs)} input(s) ({', '.join(s.name for s in specs)}), got {len(arrays)}")
     out = []
@@ -228,7 +211,9 @@ def check_inputs(specs: tuple[TensorSpec, ...], arrays: list[np.ndarray]) -> lis
                 f"input {spec.name!r}: shape {list(arr.shape)} does not match the bundle's {list(spec.shape)}"
             )
         if arr.dtype != np.dtype(spec.dtype):
-            if np.issubdtype(np.dtype(spec.dtype), np.floating) and np.issubdtype(arr.dtype, np.number):
+            if spec.quant is not None and np.issubdtype(arr.dtype, np.floating):
+                arr = spec.quant.quantize(arr, spec.dtype)
+            elif np.issubdtype(np.dtype(spec.dtype), np.floating) and np.issubdtype(arr.dtype, np.number):
                 arr = arr.astype(spec.dtype)
             else:
                 raise ValueError(f"input {spec.name!r}: dtype {arr.dtype} but the bundle wants {spec.dtype}")

@@ -15,15 +15,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from neuroedge.bundle import Bundle, ChainStep, Manifest, TensorSpec, save
-from neuroedge.registry import Converter, params_to_json
+from neuroedge.bundle import Manifest, TensorSpec
+from neuroedge.registry import MODEL, Converter
 
 VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
 class SNNParams:
-    calibration: str = ""  # .npy (or .npz with 'x') of DNN inputs, (N, C, H, W) or (N, n); required
+    calibration: str = ""  # .npy (or .npz with 'x') of DNN inputs, [N, C, H, W] or [N, n]; required
+    input_shape: tuple[int, ...] = ()  # optional, with the batch dimension; checked against the calibration data
     weights: str | None = None  # state_dict for a 'module:factory' model reference
     percentile: float = 99.9
     calibration_samples: int = 1000
@@ -31,12 +32,19 @@ class SNNParams:
     reset: Literal["subtract", "zero"] = "subtract"
     v_init: float = 0.5  # initial membrane, in thresholds (0.5 rounds the rate code instead of flooring)
     pool: Literal["spiking", "fold"] = "spiking"  # AvgPool2d: its own IF layer, or folded into the next layer
+    neuron: Literal["lif", "sigma-delta"] = "lif"  # lif: rate-coded binary spikes; sigma-delta: Loihi 2 graded messages
+    delta_threshold: float = 0.0  # sigma-delta: send a change once it reaches this fraction of the layer's scale
 
     def __post_init__(self) -> None:
         if not 0 < self.percentile <= 100:
             raise ValueError(f"percentile must be in (0, 100], got {self.percentile}")
         if self.timesteps < 1:
             raise ValueError("timesteps must be >= 1")
+        if self.neuron not in ("lif", "sigma-delta"):
+            raise ValueError(f"neuron must be 'lif' or 'sigma-delta', got {self.neuron!r}")
+        if not 0 <= self.delta_threshold < 1:
+            raise ValueError(f"delta_threshold must be in [0, 1) (a fraction of each layer's scale), "
+                             f"got {self.delta_threshold}")
 
 
 @dataclass
@@ -51,7 +59,8 @@ class Conversion:
 
 
 def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
-                  reset: str = "subtract", v_init: float = 0.5, pool: str = "spiking") -> Conversion:
+                  reset: str = "subtract", v_init: float = 0.5, pool: str = "spiking",
+                  neuron: str = "lif", delta_threshold: float = 0.0) -> Conversion:
     """Convert an nn.Module with calibration inputs (N, ...) to a fixed-point SNN (no files)."""
     from neuroedge.converters.snn.fixed_point import quantise, to_network
     from neuroedge.converters.snn.normalize import extract_layers, normalise
@@ -62,35 +71,27 @@ def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
     float_layers, input_scale = normalise(stages, calib, percentile)
     qlayers = quantise(float_layers)
     meta = {"layer_scales": [fl.scale for fl in float_layers], "sources": [fl.source for fl in float_layers]}
-    net = to_network(qlayers, input_shape, input_scale, float_layers[-1].scale, reset, meta, v_init)
+    if neuron == "sigma-delta":
+        from neuroedge.converters.snn.sigma_delta import to_sd_network
+
+        net = to_sd_network(float_layers, input_shape, input_scale, delta_threshold, meta)
+    else:
+        net = to_network(qlayers, input_shape, input_scale, float_layers[-1].scale, reset, meta, v_init)
     return Conversion(float_layers, qlayers, net, input_scale, input_shape)
 
 
-def _load_calibration(path: str, limit: int) -> np.ndarray:
-    if not path:
-        raise ValueError("to-snn needs calibration inputs: --param calibration=inputs.npy "
-                         "(an array of DNN inputs, (N, C, H, W) or (N, n))")
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p}: calibration file not found")
-    if p.suffix == ".npz":
-        with np.load(p) as z:
-            key = "x" if "x" in z.files else z.files[0]
-            arr = z[key]
-    else:
-        arr = np.load(p, allow_pickle=False)
-    return np.asarray(arr[:limit], dtype=np.float32)
-
-
-def convert(source: Any, params: SNNParams, out: Path, force: bool = False) -> Bundle:
+def convert(source: Any, params: SNNParams, folder: Path) -> Manifest:
+    """ReLU CNN/MLP -> Loihi fixed-point SNN (percentile normalisation, reset-by-subtraction) + NIR"""
     from neuroedge.converters.snn.nir_export import write_nir
-    from neuroedge.modelref import load_model, model_hash
     from neuroedge.snn.network import save_network
     from neuroedge.snn.resources import core_report
 
-    model = source if not isinstance(source, (str, Path)) else load_model(source, params.weights).module
-    calib = _load_calibration(params.calibration, params.calibration_samples)
-    conv = convert_model(model, calib, params.percentile, params.reset, params.v_init, params.pool)
+    if source.calibration is None:
+        raise ValueError("to-snn needs calibration inputs: --param calibration=inputs.npy "
+                         "(an array of DNN inputs, [N, C, H, W] or [N, n]; or an .npz with 'x')")
+    conv = convert_model(source.module, source.calibration.x, params.percentile, params.reset, params.v_init,
+                         params.pool, params.neuron, params.delta_threshold)
+    sd = params.neuron == "sigma-delta"
     cores = core_report(conv.network)
     info = {
         "input_scale": conv.input_scale,
@@ -99,30 +100,21 @@ def convert(source: Any, params: SNNParams, out: Path, force: bool = False) -> B
                    for fl, q in zip(conv.float_layers, conv.quant_layers, strict=True)],
         "cores": cores,
     }
-
-    def writer(folder: Path) -> None:
-        save_network(conv.network, folder)
-        write_nir(conv.quant_layers, conv.input_shape, folder / "model.nir")
-        (folder / "conversion.json").write_text(json.dumps(info, indent=2) + "\n")
-
-    manifest = Manifest(
+    save_network(conv.network, folder)
+    write_nir(conv.quant_layers, conv.input_shape, folder / "model.nir", params.reset, params.v_init,
+              conv.network if sd else None)
+    (folder / "conversion.json").write_text(json.dumps(info, indent=2) + "\n")
+    return Manifest(
         format="snn-loihi", main="network.json",
         inputs=(TensorSpec("x", ("batch",) + conv.input_shape, "float32"),),
         outputs=(TensorSpec("scores", ("batch", conv.network.n_outputs), "float32"),),
-        chain=(ChainStep("to-snn", VERSION, params_to_json(params), model_hash(model)),),
         metrics={"loihi1_cores": cores["loihi1_cores"], "loihi2_cores": cores["loihi2_cores"]},
-        extra={"timesteps": params.timesteps, "reset": params.reset, "input_scale": conv.input_scale,
-               "encoding": "deterministic rate coding, binary spikes (see neuroedge.snn.encoding)",
-               "pipeline_delay": conv.network.depth, "nir": "model.nir"},
+        extra={"timesteps": 1 if sd else params.timesteps, "reset": params.reset, "input_scale": conv.input_scale,
+               "encoding": ("frame stream, one frame per step, delta-encoded graded messages "
+                            "(see neuroedge.targets.loihi.fast_sd)") if sd else
+                           "deterministic rate coding, binary spikes (see neuroedge.snn.encoding)",
+               "pipeline_delay": conv.network.depth, "nir": "model.nir", "neuron": params.neuron},
     )
-    return save(out, manifest, writer, force)
 
 
-CONVERTER = Converter(
-    name="to-snn",
-    summary="ReLU CNN/MLP -> Loihi fixed-point SNN (percentile normalisation, reset-by-subtraction) + NIR",
-    params=SNNParams,
-    convert=convert,
-    accepts="model",
-    version=VERSION,
-)
+CONVERTER = Converter("to-snn", SNNParams, convert, reads=MODEL, writes="snn-loihi", version=VERSION)

@@ -10,20 +10,14 @@ Python API::
 
 from __future__ import annotations
 
-from neuroedge.converters.splitquant.convert import SplitQuantParams, convert
+from neuroedge.converters.splitquant.convert import convert
 from neuroedge.converters.splitquant.layers import NoQuantisableLayerError, SplitQuantWarning
+from neuroedge.converters.splitquant.params import SplitQuantParams
 from neuroedge.converters.splitquant.quantize import SCHEMES, quantize_weights
 from neuroedge.converters.splitquant.split import SplitLayer, split_layers
-from neuroedge.registry import Converter
+from neuroedge.registry import MODEL, Converter
 
-CONVERTER = Converter(
-    name="splitquant",
-    summary="SplitQuant layer splitting + brevitas INT2..INT8 quantisation -> QCDQ ONNX, QONNX, packed weights",
-    params=SplitQuantParams,
-    convert=convert,
-    accepts="model",
-    version="0.1.0",
-)
+CONVERTER = Converter("splitquant", SplitQuantParams, convert, reads=MODEL, writes="qcdq-onnx")
 
 __all__ = [
     "CONVERTER", "SCHEMES", "NoQuantisableLayerError", "SplitLayer", "SplitQuantParams", "SplitQuantWarning",

@@ -1,50 +1,59 @@
 """Rebuild the brevitas model a ``splitquant`` bundle was exported from, for the ``torch`` target.
 
-The bundle records ``extra.torch_reference = {"kind": "factory", "factory":
-"neuroedge.converters.splitquant.reference:rebuild", "kwargs": {"model": ..., "params": {...}}}``.
-Splitting is seeded and the quantisers are deterministic, so the rebuilt model is the one exported.
+The bundle keeps the float model (``manifest.torch_reference``: the factory and its weights saved in
+``torch/weights.pt``, or a TorchScript trace) and the calibration inputs the quantiser saw
+(``torch/calibration.npy``). The ``qcdq-onnx`` format's ``torch_model`` (declared through the
+registry) calls ``rebuild_bundle``: it splits and quantises that float model again with the
+parameters of the bundle's own splitquant chain step. Splitting is seeded and the quantisers are
+deterministic, so the rebuilt model is the one exported, and no code is named by the manifest
+beyond the user's own model factory.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-FACTORY = "neuroedge.converters.splitquant.reference:rebuild"
+from neuroedge.bundle import BundleError
+from neuroedge.manifest import TorchReference
+
+CALIBRATION = "torch/calibration.npy"
 
 
-class ReferenceMismatch(RuntimeError):
-    pass
+def save_reference(source: Any, calibration: np.ndarray | None, folder: Path) -> TorchReference:
+    """Write the float model (and the calibration inputs) into ``folder/torch``; the manifest entry."""
+    (folder / "torch").mkdir(exist_ok=True)
+    if calibration is not None:
+        np.save(folder / CALIBRATION, np.ascontiguousarray(calibration, dtype=np.float32))
+    ref = source.torch_reference()
+    if ref is not None:
+        torch.save(source.module.state_dict(), folder / ref.weights)
+        return ref
+    x = torch.from_numpy(source.example_input(1))
+    torch.jit.trace(source.module, x, check_trace=False).save(str(folder / "torch" / "float.ts"))
+    return TorchReference("torchscript", path="torch/float.ts")
 
 
-def rebuild(model: str, params: dict[str, Any], model_hash: str | None = None) -> nn.Module:
-    from neuroedge.converters.splitquant.convert import SplitQuantParams, _inputs, _resolve_model
+def rebuild_bundle(bundle: Any) -> nn.Module:
+    """The fake-quantised brevitas model of a splitquant bundle (see the module docstring)."""
+    from neuroedge.converters.splitquant.params import SplitQuantParams
     from neuroedge.converters.splitquant.quantize import quantize_weights
     from neuroedge.converters.splitquant.split import split_layers
+    from neuroedge.formats import torch_from_reference
     from neuroedge.registry import parse_params
 
-    p = parse_params(SplitQuantParams, params, where="torch_reference.params")
-    float_model = _resolve_model(model, p)
-    if model_hash is not None:
-        from neuroedge.modelref import model_hash as hash_of
-
-        if hash_of(float_model) != model_hash:
-            raise ReferenceMismatch(
-                f"{model}: rebuilding it gives different weights than the bundle was made from "
-                "(a factory without fixed weights initialises randomly); convert with --param weights=..."
-            )
-    _, calib, _ = _inputs(p)
+    steps = [s for s in bundle.manifest.chain if s.converter == "splitquant"]
+    if not steps:
+        raise BundleError(f"{bundle.path / 'manifest.json'}: no splitquant step in 'chain' to rebuild from")
+    p = parse_params(SplitQuantParams, steps[-1].params, where="chain.splitquant.params")
+    float_model = torch_from_reference(bundle)
+    calib = None
+    if CALIBRATION in bundle.manifest.files:
+        calib = torch.from_numpy(np.load(bundle.file(CALIBRATION), allow_pickle=False))
     fp = split_layers(float_model, p.seed) if p.split else float_model
-    calib_t = torch.from_numpy(calib) if calib is not None else None
-    return quantize_weights(fp, p.bits, p.scheme, calibration=calib_t, bias_correction=p.bias_correction,
+    return quantize_weights(fp, p.bits, p.scheme, calibration=calib, bias_correction=p.bias_correction,
                             mode=p.mode).eval()
-
-
-def torch_reference(source: Any, params_json: dict[str, Any], model_hash: str) -> dict[str, Any] | None:
-    """The manifest entry, or None when the source is an in-memory module (nothing to rebuild from)."""
-    if not isinstance(source, str):
-        return None
-    return {"kind": "factory", "factory": FACTORY,
-            "kwargs": {"model": source, "params": params_json, "model_hash": model_hash}}

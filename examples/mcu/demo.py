@@ -37,7 +37,7 @@ def main() -> None:
 
     from neuroedge.bench import BenchConfig
     from neuroedge.converters.mcu import CONVERTER, McuParams
-    from neuroedge.data.digits import load_digits_split
+    from neuroedge.data.digits import load_digits_split, save_split
     from neuroedge.firmware_bridge import launch
     from neuroedge.firmware_bridge import reference as R
     from neuroedge.firmware_bridge.blob import unpack
@@ -56,12 +56,13 @@ def main() -> None:
 
         weights = ensure_trained("digits_mlp", cache=REPO / ".cache/digits")
     _, _, x_test, y_test = load_digits_split()
+    cal, check = save_split(REPO / ".cache/digits")
     x_test, y_test = x_test[: args.samples], y_test[: args.samples]
 
     with tempfile.TemporaryDirectory() as tmp, console.status("converting to a full-integer INT8 blob"):
         bundle = CONVERTER.convert(
             "examples.digits.models:digits_mlp",
-            McuParams(weights=str(weights)),
+            McuParams(weights=str(weights), calibration=str(cal), check=str(check)),
             Path(tmp) / "digits-mlp-mcu",
             False,
         )
@@ -73,7 +74,7 @@ def main() -> None:
         )
         model = unpack(blob)
         spec = bundle.manifest.inputs[0].quant
-        xq = R.quantize(x_test, spec["scale"], spec["zero_point"])
+        xq = R.quantize(x_test, spec.scale, spec.zero_point)
         ref = R.run(model, xq)
         rows = []
         for device in devices:

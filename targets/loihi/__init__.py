@@ -10,18 +10,33 @@ Both report Loihi 1 / Loihi 2 core counts (``resources.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from neuroedge.registry import Target
+from neuroedge.registry import Target, opt
 
 
-def _open_fast(bundle: Any, options: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class SNNOptions:
+    timesteps: int | None = opt(None, "timesteps per sample (default: the bundle's, from to-snn)")
+    timeout_s: float = opt(600.0, "loihi-sim only: give up on the Lava worker after this many seconds")
+
+    def __post_init__(self) -> None:
+        if self.timesteps is not None and self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+
+def _open_fast(bundle: Any, options: SNNOptions) -> Any:
+    """bit-exact numpy simulator of Lava's Loihi fixed-point LIF, batched"""
     from neuroedge.targets.loihi.runner import SNNRunner
 
     return SNNRunner(bundle, options, "fast")
 
 
-def _open_lava(bundle: Any, options: dict[str, Any]) -> Any:
+def _open_lava(bundle: Any, options: SNNOptions) -> Any:
+    """Lava (lava-nc 0.10) Loihi2SimCfg fixed_pt, in .venv-lava via a subprocess worker"""
     from neuroedge.targets.loihi.runner import SNNRunner
 
     return SNNRunner(bundle, options, "lava")
@@ -33,18 +48,5 @@ def _lava_available() -> bool | str:
     return lava_status()
 
 
-FAST_TARGET = Target(
-    name="snn-fast",
-    summary="bit-exact numpy simulator of Lava's Loihi fixed-point LIF, batched",
-    formats=("snn-loihi",),
-    available=lambda: True,
-    open=_open_fast,
-)
-
-LAVA_TARGET = Target(
-    name="loihi-sim",
-    summary="Lava (lava-nc 0.10) Loihi2SimCfg fixed_pt, in .venv-lava via a subprocess worker",
-    formats=("snn-loihi",),
-    available=_lava_available,
-    open=_open_lava,
-)
+FAST_TARGET = Target("snn-fast", ("snn-loihi",), _open_fast, SNNOptions, bench_rounds=2)
+LAVA_TARGET = Target("loihi-sim", ("snn-loihi",), _open_lava, SNNOptions, _lava_available, bench_rounds=1)

@@ -141,7 +141,7 @@ def test_exclusive_slot_across_processes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("grid", "msg"), [
     (["nosuch.key=1,2"], "neither a config section nor a step's converter"),
-    (["splitquant.bits=abc"], "bits: expected int"),
+    (["splitquant.bits=abc"], "'bits': expected int"),
     (["splitquant.bitz=2"], "unknown parameter 'bitz'"),
     (["splitquant.bits=9"], "bits"),
     (["target=tpu"], "unknown target 'tpu'"),

@@ -90,7 +90,7 @@ def test_truncated_manifest(tmp_path: Path) -> None:
     ("mutate", "message"),
     [
         (lambda m: m.pop("inputs"), "missing field 'inputs'"),
-        (lambda m: m.update(format="tflite"), "field 'format' is 'tflite'"),
+        (lambda m: m.update(format="tflite"), "field 'format': unknown format 'tflite'"),
         (lambda m: m.update(format_version=99), "newer than this neuroedge reads"),
         (lambda m: m["inputs"][0].update(shape=[1, -3]), r"field 'inputs\[0\]'"),
         (lambda m: m["inputs"][0].update(dtype="complex"), r"field 'inputs\[0\]': dtype"),

@@ -78,7 +78,7 @@ def test_pt2_needs_explicit_trust(tmp_path: Path) -> None:
 
 
 def test_wrong_input_shape_is_clear(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match=r"does not accept an input of shape \[1, 63\]"):
+    with pytest.raises(Exception, match=r"does not accept inputs of shape \[1, 63\]"):
         CONVERTER.convert("examples.digits.models:digits_mlp", ExportParams(input_shape=(1, 63)), tmp_path / "b")
     assert not (tmp_path / "b").exists()
 

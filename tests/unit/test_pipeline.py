@@ -79,6 +79,6 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
 
 def test_failed_compile_leaves_no_output(tmp_path: Path) -> None:
     cfg = load_config(_cfg(tmp_path, GOOD.replace("[1, 64]", "[1, 65]")))
-    with pytest.raises(Exception, match="does not accept an input of shape"):
+    with pytest.raises(Exception, match="does not accept inputs of shape"):
         compile_pipeline(cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -45,7 +45,7 @@ def test_parse_params_coerces_strings() -> None:
 
 @pytest.mark.parametrize(("raw", "msg"), [
     ({"bitz": "2"}, "unknown parameter 'bitz'; known: bits"),
-    ({"bits": "two"}, r"params\.bits: expected int"),
+    ({"bits": "two"}, r"params: parameter 'bits': expected int"),
     ({"split": "maybe"}, "expected true or false"),
     ({"mode": "c"}, r"is not one of \['a', 'b'\]"),
 ])

@@ -43,7 +43,8 @@ def int2_bundle(tmp_path_factory, mlp_weights):
 def test_int2_bundle_holds_qcdq_qonnx_and_packed_weights_with_their_checks(int2_bundle):
     b = load(int2_bundle.path)
     assert b.format == "qcdq-onnx" and b.main_file.name == "model.qcdq.onnx"
-    assert set(b.manifest.files) == {"model.qcdq.onnx", "model.qonnx.onnx", "weights.packed.npz"}
+    # torch/weights.pt: the float model the torch target rebuilds the quantised one from
+    assert set(b.manifest.files) == {"model.qcdq.onnx", "model.qonnx.onnx", "weights.packed.npz", "torch/weights.pt"}
     m = b.manifest.metrics
     assert m["qcdq_ort_max_abs_error"] < 1e-4 and m["qonnx_max_abs_error"] < 1e-4
     assert m["split_max_rel_error"] <= 1e-5
@@ -114,5 +115,5 @@ def test_model_with_no_quantisable_layer_is_a_clear_error(tmp_path):
 def test_missing_input_shape_and_wrong_input_shape_are_clear_errors(tmp_path, mlp_weights):
     with pytest.raises(ValueError, match="give input_shape"):
         CONVERTER.convert(MLP, _params(bits=4), tmp_path / "o", False)
-    with pytest.raises(ValueError, match=r"does not run on input shape \[1, 1, 8, 8\]"):
+    with pytest.raises(ValueError, match=r"does not accept inputs of shape \[1, 1, 8, 8\]"):
         CONVERTER.convert(MLP, _params(bits=4, input_shape="1,1,8,8", weights=mlp_weights), tmp_path / "o", False)

@@ -10,7 +10,7 @@ import torch
 
 from examples.digits.models import digits_mlp
 from neuroedge.converters.splitquant import CONVERTER
-from neuroedge.converters.splitquant.convert import SplitQuantParams
+from neuroedge.converters.splitquant.params import SplitQuantParams
 from neuroedge.registry import open_runner
 
 
@@ -22,15 +22,19 @@ def test_torch_reference_matches_onnxruntime(tmp_path: Path, split: bool) -> Non
                                SplitQuantParams(bits=2, split=split, input_shape=(1, 64), check_samples=2,
                                                 weights=str(tmp_path / "w.pt")),
                                tmp_path / "b")
-    assert bundle.manifest.extra["torch_reference"]["kind"] == "factory"
+    assert bundle.manifest.torch_reference.kind == "factory"
     x = np.random.default_rng(0).random((1, 64), dtype=np.float32)
     want = open_runner(bundle, "onnxruntime", {"disable_quant_qdq": "true"}).run([x])[0]
     got = open_runner(bundle, "torch").run([x])[0]
     np.testing.assert_allclose(got, want, atol=1e-4 * max(1.0, float(np.abs(want).max())))
 
 
-def test_unfixed_factory_is_refused_not_silently_different(tmp_path: Path) -> None:
+def test_unfixed_factory_rebuilds_the_model_that_was_quantised(tmp_path: Path) -> None:
+    """A factory that initialises randomly: the bundle keeps the float weights it quantised, so the
+    torch target rebuilds that model, not a fresh random one."""
     bundle = CONVERTER.convert("examples.digits.models:digits_mlp",
                                SplitQuantParams(bits=4, input_shape=(1, 64), check_samples=2), tmp_path / "b")
-    with pytest.raises(RuntimeError, match="convert with --param weights"):
-        open_runner(bundle, "torch")
+    x = np.random.default_rng(1).random((1, 64), dtype=np.float32)
+    want = open_runner(bundle, "onnxruntime", {"disable_quant_qdq": "true"}).run([x])[0]
+    got = open_runner(bundle, "torch").run([x])[0]
+    np.testing.assert_allclose(got, want, atol=1e-4 * max(1.0, float(np.abs(want).max())))
