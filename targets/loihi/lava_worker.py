@@ -15,6 +15,10 @@ Protocol (files in JOBDIR; all arrays little-endian numpy):
 * stdout: one line ``progress i/B`` per finished sample; stderr: Lava's own output and any
   traceback. Exit status 0 on success; anything else is a failure and the host shows stderr's tail.
 
+Sigma-delta networks (``"neuron": "sigma-delta"`` in request.json) read ``values.npy``, int32
+(B, P, n_in) input values per step, one stream per row, and write ``msgs_in`` and ``msgs{l}``, int32
+(B, P, N_l): every graded message of the input encoder and of each layer (``build_sd``).
+
 Each sample runs P steps; between samples every LIF's u (to 0) and v (to its ``v_init``) and
 every synapse's buffered output (Dense ``a_buff``, Conv ``a_buf``, to 0) are set back, so samples are independent, as in
 the fast simulator. Reset-by-subtraction is ``PyLifSubtractModelBitAcc`` below: Lava's
@@ -42,6 +46,7 @@ from lava.proc.io.sink import RingBuffer as SinkBuffer
 from lava.proc.io.source import RingBuffer as SourceBuffer
 from lava.proc.lif.models import AbstractPyLifModelFixed
 from lava.proc.lif.process import LIF
+from lava.proc.sdn.process import ActivationMode, Delta, SigmaDelta
 
 
 class LIFSubtract(LIF):
@@ -120,8 +125,89 @@ def as_source(spikes: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(spikes.astype(np.int32).reshape((steps,) + in_shape), 0, -1))
 
 
+def build_sd(job: Path, steps: int, first: np.ndarray):
+    """A sigma-delta network from Lava's own processes: Source -> Delta -> [Conv|Dense -> SigmaDelta]*.
+
+    Synapses carry graded messages (``num_message_bits=24``); every population is sunk so that each
+    message can be compared.
+    """
+    doc = json.loads((job / "network.json").read_text())
+    with np.load(job / "weights.npz") as z:
+        arrays = {k: z[k].astype(np.int32) for k in z.files}
+    in_shape = tuple(doc["input_shape"])
+    source = SourceBuffer(data=as_source(first, in_shape))
+    enc = Delta(shape=in_shape, vth=int(doc["input_delta"]["vth"]))
+    source.s_out.connect(enc.a_in)
+    sinks = {-1: SinkBuffer(shape=in_shape, buffer=steps)}
+    enc.s_out.connect(sinks[-1].a_in)
+    prev_port, prev_shape = enc.s_out, in_shape
+    neurons, synapses = [enc], []
+    for i, item in enumerate(doc["layers"]):
+        w = arrays[item["weights"]]
+        out_shape = tuple(item["out_shape"])
+        if item["kind"] == "dense":
+            syn = Dense(weights=w, weight_exp=int(item["weight_exp"]), num_message_bits=24)
+            port = prev_port if len(prev_shape) == 1 else prev_port.flatten()
+        else:
+            syn = Conv(weight=w, input_shape=tuple(item["in_shape"]), padding=tuple(item["padding"]),
+                       stride=tuple(item["stride"]), num_message_bits=24)
+            port = prev_port if prev_shape == tuple(item["in_shape"]) else prev_port.reshape(tuple(item["in_shape"]))
+        port.connect(syn.s_in)
+        p = item["sigma_delta"]
+        mode = ActivationMode.RELU if p["activation"] == "relu" else ActivationMode.UNIT
+        sd = SigmaDelta(shape=out_shape, vth=int(p["vth"]), bias=arrays[item["bias"]].reshape(out_shape),
+                        act_mode=mode, state_exp=int(p["state_exp"]))
+        syn.a_out.connect(sd.a_in)
+        sinks[i] = SinkBuffer(shape=out_shape, buffer=steps)
+        sd.s_out.connect(sinks[i].a_in)
+        neurons.append(sd)
+        synapses.append(syn)
+        prev_port, prev_shape = sd.s_out, out_shape
+    return in_shape, source, neurons, synapses, sinks
+
+
+def main_sd(job: Path, steps: int) -> int:
+    values = np.load(job / "values.npy")  # (B, steps, n_in) int32 input values per step
+    b = values.shape[0]
+    t0 = time.perf_counter()
+    in_shape, source, neurons, synapses, sinks = build_sd(job, steps, values[0])
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    out = {i: np.zeros((b, steps, int(np.prod(s.shape))), np.int32) for i, s in sinks.items()}
+    per_sample, build_s = [], None
+    last = neurons[-1]
+    try:
+        for k in range(b):
+            s0 = time.perf_counter()
+            if k > 0:  # a new stream: every state back to zero
+                source.data.set(as_source(values[k], in_shape))
+                for n in neurons:
+                    for var in ("act", "residue", "error") + (("sigma",) if isinstance(n, SigmaDelta) else ()):
+                        getattr(n, var).set(np.zeros(getattr(n, var).shape))
+                for syn in synapses:
+                    buf = syn.a_buff if isinstance(syn, Dense) else syn.a_buf
+                    buf.set(np.zeros(buf.shape))
+            last.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+            if k == 0:
+                build_s = time.perf_counter() - t0
+            for i, sink in sinks.items():
+                out[i][k] = np.rint(np.moveaxis(sink.data.get(), -1, 0).reshape(steps, -1)).astype(np.int32)
+            per_sample.append(time.perf_counter() - s0)
+            print(f"progress {k + 1}/{b}", flush=True)
+    finally:
+        last.stop()
+    np.savez(job / "result.npz", **{f"msgs{i}" if i >= 0 else "msgs_in": m for i, m in out.items()})
+    import lava
+
+    meta = {"build_s": build_s, "run_s": float(sum(per_sample)), "per_sample_s": per_sample,
+            "steps": steps, "lava_version": getattr(lava, "__version__", "0.10.0")}
+    (job / "result.json").write_text(json.dumps(meta))
+    return 0
+
+
 def main(job: Path) -> int:
     req = json.loads((job / "request.json").read_text())
+    if req.get("neuron") == "sigma-delta":
+        return main_sd(job, int(req["steps"]))
     steps, record = int(req["steps"]), [int(i) for i in req.get("record", [])]
     spikes = np.load(job / "spikes.npy")
     b = spikes.shape[0]
