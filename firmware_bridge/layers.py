@@ -234,8 +234,8 @@ class ReLU(_Elementwise):
 
 
 @dataclass(frozen=True)
-class MaxPool2d(_Elementwise):
-    """``y[p, c] = clamp(max_{valid k} x[p*stride + k - pad, c])``; scale and zero point pass through."""
+class _Pool(_Elementwise):
+    """The fields of both pools: a window over each channel; scale and zero point pass through."""
 
     in_shape: Shape
     out_shape: Shape
@@ -244,31 +244,30 @@ class MaxPool2d(_Elementwise):
     pad: Pair = (0, 0)
     act_min: int = -128
     act_max: int = 127
-    type: ClassVar[LayerType] = LayerType.MAXPOOL
 
     def __post_init__(self) -> None:
         self._check(window=True)
 
 
 @dataclass(frozen=True)
-class AvgPool2d(_Elementwise):
+class MaxPool2d(_Pool):
+    """``y[p, c] = clamp(max_{valid k} x[p*stride + k - pad, c])``; scale and zero point pass through."""
+
+    type: ClassVar[LayerType] = LayerType.MAXPOOL
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_Pool):
     """``y[p, c] = clamp(round(s / n))`` with ``s`` the sum over the ``n`` valid taps (padding not counted).
 
     Rounding is half away from zero in C's truncating division: ``(s + n//2) / n`` for ``s > 0``, else
     ``(s - n//2) / n``. The window holds at most 65536 taps, so the int32 sum cannot overflow.
     """
 
-    in_shape: Shape
-    out_shape: Shape
-    kernel: Pair
-    stride: Pair
-    pad: Pair = (0, 0)
-    act_min: int = -128
-    act_max: int = 127
     type: ClassVar[LayerType] = LayerType.AVGPOOL
 
     def __post_init__(self) -> None:
-        self._check(window=True)
+        super().__post_init__()
         if self.kernel[0] * self.kernel[1] > 65536:
             raise BlobError(f"AVGPOOL: a {self.kernel} window has more than 65536 taps")
 
