@@ -9,7 +9,9 @@ file holds what a deployment needs: for each quantised layer ``L``, in one ``.np
     L.weight.zero_point  float32, same shape as the scale
     L.weight.bits        the bit width ``b``;   L.weight.signed: 1 for two's complement codes
 
-and the weight is ``w = scale * (q - zero_point)``. ``n`` codes take ``ceil(n b / 8)`` bytes.
+and the weight is ``w = scale * (q - zero_point)``. ``n`` codes take ``ceil(n b / 8)`` bytes. A merged
+SplitQuant layer (``merge.py``) is stored instead as a per-channel codebook (``L.weight.codebook``,
+``L.weight.indices``, ``L.weight.shape``, ``L.weight.index_bits``); ``read_packed`` reads both kinds.
 """
 
 from __future__ import annotations
@@ -70,13 +72,17 @@ def packed_arrays(layers: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def write_packed(path: Path, layers: dict[str, Any]) -> dict[str, int]:
-    """Write the packed weights; returns ``{"packed_bytes": file size, "packed_weight_bytes": codes only}``."""
-    arrays = packed_arrays(layers)
+def write_packed(path: Path, layers: dict[str, Any], codebooks: dict[str, np.ndarray] | None = None) -> dict[str, int]:
+    """Write the packed weights (and any merged layers' codebook arrays, ``merge.codebook_arrays``).
+
+    Returns ``{"packed_bytes": file size, "packed_weight_bytes": codes, indices and tables only}``.
+    """
+    arrays = {**packed_arrays(layers), **(codebooks or {})}
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # uncompressed: the size is the real size
     atomic_write_bytes(Path(path), buf.getvalue())
-    code_bytes = sum(a.nbytes for k, a in arrays.items() if k.endswith(".packed"))
+    code_bytes = sum(a.nbytes for k, a in arrays.items()
+                     if k.endswith((".packed", ".weight.indices", ".weight.codebook")))
     return {"packed_bytes": len(buf.getvalue()), "packed_weight_bytes": int(code_bytes)}
 
 
@@ -90,4 +96,7 @@ def read_packed(path: Path) -> dict[str, np.ndarray]:
             shape = tuple(int(d) for d in z[f"{key}.shape"])
             q = unpack_codes(z[f"{key}.packed"], int(z[f"{key}.bits"]), int(np.prod(shape)), bool(z[f"{key}.signed"]))
             out[name] = (z[f"{key}.scale"] * (q.reshape(shape) - z[f"{key}.zero_point"])).astype(np.float32)
+        from neuroedge.converters.splitquant.merge import read_codebooks
+
+        out.update(read_codebooks(z))
     return out

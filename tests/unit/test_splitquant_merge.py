@@ -65,3 +65,20 @@ def test_byte_report_counts_stored_and_runtime_bytes() -> None:
     assert r["merged_index_bytes"] == 4 * 24 * 4 // 8 and r["merged_table_bytes"] == 4 * 12 * 4
     assert r["merged_runtime_bytes"] == 4 * 24 * 4 and r["merged_levels_max"] == 12
     assert r["plain_int2_bytes"] == 4 * 24 * 2 // 8 + 4 * 8 and r["plain_int4_bytes"] == 4 * 24 // 2 + 4 * 8
+
+
+def test_packed_file_round_trips_merged_layers(tmp_path) -> None:
+    from neuroedge.converters.splitquant.merge import codebook_arrays
+    from neuroedge.converters.splitquant.pack import read_packed, write_packed
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize_weights(split_layers(nn.Sequential(nn.Linear(20, 12), nn.ReLU(), nn.Linear(12, 3)), 0), 2,
+                             "paper")
+    _, weights = merge_split(q)
+    sizes = write_packed(tmp_path / "w.npz", {}, codebook_arrays(weights))
+    back = read_packed(tmp_path / "w.npz")
+    assert set(back) == {"0", "2"} and sizes["packed_weight_bytes"] > 0
+    for name, w in weights.items():
+        np.testing.assert_array_equal(back[name], w.numpy())
