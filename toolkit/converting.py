@@ -123,11 +123,24 @@ def check_model_accepts(name: str, module: Any, x: np.ndarray, calibration: str 
     except Exception as exc:
         where = f"calibration data {calibration}" if calibration else "input_shape"
         raise ConvertError(
-            f"{name}: the model does not accept inputs of shape {list(x.shape)} (from {where}): "
+            f"{name}: the model does not accept inputs of shape {list(x.shape)} (from {where}){_expected(module)}: "
             f"{type(exc).__name__}: {exc}\n"
             "input_shape includes the batch dimension (e.g. 1,64 or 1,1,8,8); calibration data is an array "
             "[N, ...] whose rows are model inputs"
         ) from None
+
+
+def _expected(module: Any) -> str:
+    """What the first layer takes, where that tells the expected input shape."""
+    import torch
+
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear):
+            return f"; its first layer takes [N, {m.in_features}]"
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+            dims = {torch.nn.Conv1d: "L", torch.nn.Conv2d: "H, W", torch.nn.Conv3d: "D, H, W"}[type(m)]
+            return f"; its first layer takes [N, {m.in_channels}, {dims}]"
+    return ""
 
 
 def resolve_bundle(conv: Converter, source: Any) -> Bundle:
