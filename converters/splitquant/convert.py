@@ -5,6 +5,11 @@
 
 Bundle files: ``model.qcdq.onnx`` (main; runs in onnxruntime), ``model.qonnx.onnx`` (bits < 8; ``Quant``
 nodes, checked with qonnx's executor), ``weights.packed.npz`` (integer codes at their real size).
+
+``merge=true`` (the default; deployment): after the three parts of each split layer are quantised, the
+main file holds one layer per original layer, its weight the sum of the three dequantised parts, which
+``weights.packed.npz`` stores as per-channel codebooks (``merge.py``). Its outputs equal the three-part
+model's up to float summation (``merged_max_rel_error``). The QONNX file keeps the three quantised parts.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from torch import nn
 from neuroedge.bundle import Manifest, TensorSpec
 from neuroedge.converters.splitquant import export, pack
 from neuroedge.converters.splitquant.layers import walk
+from neuroedge.converters.splitquant.merge import byte_report, codebook_arrays, merge_split
 from neuroedge.converters.splitquant.params import SplitQuantParams
 from neuroedge.converters.splitquant.quantize import (
     quant_layers,
@@ -69,14 +75,23 @@ def convert(source: Any, params: SplitQuantParams, folder: Path) -> Manifest:
         metrics["calibration_accuracy_fp32_torch"] = _accuracy(model, calib, labels)
         metrics["calibration_accuracy_quant_torch"] = _accuracy(q, calib, labels)
 
-    export.export_qcdq(q, check, folder / MAIN)
-    metrics["qcdq_ort_max_abs_error"] = export.check_qcdq(q, folder / MAIN, check)
-    metrics["qcdq_ort_basic_max_abs_error"] = export.check_qcdq(q, folder / MAIN, check, optimize=False)
+    deployed, codebooks = q, None
+    if params.merge and params.split:
+        deployed, merged_weights = merge_split(q)
+        with torch.no_grad():
+            y3, ym = q(torch.from_numpy(check)), deployed(torch.from_numpy(check))
+        metrics["merged_max_rel_error"] = float((ym - y3).abs().max() / y3.abs().max().clamp_min(1e-30))
+        metrics.update(byte_report(merged_weights))
+        codebooks = codebook_arrays(merged_weights)
+        layers = quant_layers(deployed)  # the layers left quantised (not split): packed as integer codes
+    export.export_qcdq(deployed, check, folder / MAIN)
+    metrics["qcdq_ort_max_abs_error"] = export.check_qcdq(deployed, folder / MAIN, check)
+    metrics["qcdq_ort_basic_max_abs_error"] = export.check_qcdq(deployed, folder / MAIN, check, optimize=False)
     metrics["onnx_bytes"] = (folder / MAIN).stat().st_size
     if params.bits < 8 and params.qonnx:
         export.export_qonnx(q, check, folder / QONNX)
         metrics["qonnx_max_abs_error"] = export.check_qonnx(q, folder / QONNX, check)
-    metrics.update(pack.write_packed(folder / PACKED, layers))
+    metrics.update(pack.write_packed(folder / PACKED, layers, codebooks))
     metrics["packed_vs_onnx"] = metrics["packed_bytes"] / metrics["onnx_bytes"]
     reference = save_reference(source, calib, folder)
     return Manifest(
@@ -88,6 +103,7 @@ def convert(source: Any, params: SplitQuantParams, folder: Path) -> Manifest:
             "scheme": resolve_scheme(params.bits, params.scheme),
             "bits": params.bits,
             "split": params.split,
+            "merged": codebooks is not None,
             "quantised_layers": sorted(layers),
             "float_layers": [f"{n} ({k})" for n, k in opaque],
             "qonnx": QONNX if (folder / QONNX).exists() else None,

@@ -23,6 +23,9 @@ class SplitQuantParams:
     mode: str = "layerwise"  # or "graph" (brevitas FX; fails on many transformers)
     qonnx: bool = True  # also export QONNX when bits < 8
     check_samples: int = 8  # inputs compared between torch, onnxruntime and qonnx
+    # Deploy one layer per split layer, its weight the three quantised parts summed (stored as per-channel
+    # codebooks); false: the main ONNX holds the three parts. Equal outputs up to float summation.
+    merge: bool = True
 
     def __post_init__(self) -> None:
         check_bits(self.bits)

@@ -4,9 +4,9 @@ The bundle keeps the float model (``manifest.torch_reference``: the factory and 
 ``torch/weights.pt``, or a TorchScript trace) and the calibration inputs the quantiser saw
 (``torch/calibration.npy``). The ``qcdq-onnx`` format's ``torch_model`` (declared through the
 registry) calls ``rebuild_bundle``: it splits and quantises that float model again with the
-parameters of the bundle's own splitquant chain step. Splitting is seeded and the quantisers are
-deterministic, so the rebuilt model is the one exported, and no code is named by the manifest
-beyond the user's own model factory.
+parameters of the bundle's own splitquant chain step (and merges the parts when it says ``merge``).
+Splitting is seeded and the quantisers are deterministic, so the rebuilt model is the one exported,
+and no code is named by the manifest beyond the user's own model factory.
 """
 
 from __future__ import annotations
@@ -55,5 +55,10 @@ def rebuild_bundle(bundle: Any) -> nn.Module:
     if CALIBRATION in bundle.manifest.files:
         calib = torch.from_numpy(np.load(bundle.file(CALIBRATION), allow_pickle=False))
     fp = split_layers(float_model, p.seed) if p.split else float_model
-    return quantize_weights(fp, p.bits, p.scheme, calibration=calib, bias_correction=p.bias_correction,
-                            mode=p.mode).eval()
+    q = quantize_weights(fp, p.bits, p.scheme, calibration=calib, bias_correction=p.bias_correction,
+                         mode=p.mode).eval()
+    if p.merge and p.split:  # the deployed form: equal to the three parts up to float summation
+        from neuroedge.converters.splitquant.merge import merge_split
+
+        return merge_split(q)[0]
+    return q

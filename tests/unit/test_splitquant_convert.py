@@ -37,7 +37,13 @@ def mlp_weights(tmp_path_factory) -> Path:
 def int2_bundle(tmp_path_factory, mlp_weights):
     out = tmp_path_factory.mktemp("b") / "mlp-int2"
     conv = get_converter("splitquant")  # through the entry point, as the CLI finds it
-    return conv.convert(MLP, _params(bits=2, input_shape="1,64", weights=mlp_weights), out, False)
+    return conv(MLP, _params(bits=2, input_shape="1,64", weights=mlp_weights, merge="false"), out, False)
+
+
+@pytest.fixture(scope="module")
+def merged_bundle(tmp_path_factory, mlp_weights):
+    out = tmp_path_factory.mktemp("b") / "mlp-int2-merged"
+    return get_converter("splitquant")(MLP, _params(bits=2, input_shape="1,64", weights=mlp_weights), out, False)
 
 
 def test_int2_bundle_holds_qcdq_qonnx_and_packed_weights_with_their_checks(int2_bundle):
@@ -55,6 +61,39 @@ def test_int2_bundle_holds_qcdq_qonnx_and_packed_weights_with_their_checks(int2_
     assert b.manifest.chain[0].converter == "splitquant" and b.manifest.chain[0].params["bits"] == 2
     assert b.manifest.extra["scheme"] == "asym-per-channel"
     assert len(read_packed(b.file("weights.packed.npz"))) == 6
+
+
+def test_merged_bundle_equals_the_three_part_bundle(int2_bundle, merged_bundle):
+    """merge=true (the default): one layer per original layer, outputs equal to the unmerged bundle's."""
+    import onnx
+
+    from neuroedge.registry import open_runner
+
+    m = merged_bundle.manifest
+    assert m.extra["merged"] is True and int2_bundle.manifest.extra["merged"] is False
+    assert m.metrics["merged_max_rel_error"] <= 1e-5 and m.metrics["merged_levels_max"] <= 12
+    ops = [n.op_type for n in onnx.load(str(merged_bundle.main_file)).graph.node]
+    assert ops.count("Gemm") + ops.count("MatMul") == 2 and "DequantizeLinear" not in ops  # 2 layers, not 6
+    x = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+    outs = {}
+    for name, b in (("three", int2_bundle), ("merged", merged_bundle)):
+        runner = open_runner(b, "onnxruntime", {"disable_quant_qdq": True})
+        try:
+            outs[name] = np.concatenate([runner.run([x[i:i + 1]])[0] for i in range(len(x))])
+        finally:
+            runner.close()
+    y, ym = outs["three"], outs["merged"]
+    assert np.abs(ym - y).max() / np.abs(y).max() <= 1e-5
+    # The packed file holds the two merged layers as codebooks that give back the deployed weights.
+    packed = read_packed(merged_bundle.file("weights.packed.npz"))
+    assert set(packed) == {"0", "2"} and m.metrics["merged_bytes"] < m.metrics["merged_runtime_bytes"]
+    # The torch target runs the same model on a merged bundle.
+    torch_runner = open_runner(merged_bundle, "torch")
+    try:
+        yt = torch_runner.run([x[:1]])[0]
+    finally:
+        torch_runner.close()
+    np.testing.assert_allclose(yt, ym[:1], atol=1e-5 * float(np.abs(ym).max()))
 
 
 def test_bundle_runs_on_the_onnxruntime_target(int2_bundle):
@@ -78,7 +117,7 @@ def test_nn_module_source_and_act8_scheme_with_calibration(tmp_path):
     x = np.random.default_rng(0).random((32, 1, 8, 8), dtype=np.float32)
     np.savez(tmp_path / "cal.npz", x=x, y=np.zeros(32, dtype=np.int64))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    b = CONVERTER.convert(model, _params(bits=8, scheme="sym-per-tensor-act8", calibration=tmp_path / "cal.npz"),
+    b = CONVERTER(model, _params(bits=8, scheme="sym-per-tensor-act8", calibration=tmp_path / "cal.npz"),
                           tmp_path / "out", False)
     assert b.manifest.inputs[0].shape == ("N", 1, 8, 8)
     assert "model.qonnx.onnx" not in b.manifest.files  # 8 bits: QCDQ only
@@ -101,19 +140,19 @@ def test_unknown_scheme_is_refused():
 def test_calibration_data_of_the_wrong_shape_is_a_clear_error(tmp_path, mlp_weights):
     np.save(tmp_path / "cal.npy", np.zeros((10, 8, 8), dtype=np.float32))
     with pytest.raises(ValueError, match=r"has shape \[10, 8, 8\].*expected \[N, 64\]"):
-        CONVERTER.convert(MLP, _params(bits=4, input_shape="1,64", weights=mlp_weights,
+        CONVERTER(MLP, _params(bits=4, input_shape="1,64", weights=mlp_weights,
                                        calibration=tmp_path / "cal.npy"), tmp_path / "o", False)
     assert not (tmp_path / "o").exists()
 
 
 def test_model_with_no_quantisable_layer_is_a_clear_error(tmp_path):
     with pytest.raises(NoQuantisableLayerError, match="no nn.Linear, nn.Conv1d or nn.Conv2d"):
-        CONVERTER.convert(nn.Sequential(nn.ReLU()), _params(bits=4, input_shape="1,8"), tmp_path / "o", False)
+        CONVERTER(nn.Sequential(nn.ReLU()), _params(bits=4, input_shape="1,8"), tmp_path / "o", False)
     assert not (tmp_path / "o").exists()
 
 
 def test_missing_input_shape_and_wrong_input_shape_are_clear_errors(tmp_path, mlp_weights):
     with pytest.raises(ValueError, match="give input_shape"):
-        CONVERTER.convert(MLP, _params(bits=4), tmp_path / "o", False)
+        CONVERTER(MLP, _params(bits=4), tmp_path / "o", False)
     with pytest.raises(ValueError, match=r"does not accept inputs of shape \[1, 1, 8, 8\]"):
-        CONVERTER.convert(MLP, _params(bits=4, input_shape="1,1,8,8", weights=mlp_weights), tmp_path / "o", False)
+        CONVERTER(MLP, _params(bits=4, input_shape="1,1,8,8", weights=mlp_weights), tmp_path / "o", False)

@@ -18,7 +18,7 @@ from neuroedge.registry import open_runner
 def test_torch_reference_matches_onnxruntime(tmp_path: Path, split: bool) -> None:
     torch.manual_seed(0)
     torch.save(digits_mlp().state_dict(), tmp_path / "w.pt")
-    bundle = CONVERTER.convert("examples.digits.models:digits_mlp",
+    bundle = CONVERTER("examples.digits.models:digits_mlp",
                                SplitQuantParams(bits=2, split=split, input_shape=(1, 64), check_samples=2,
                                                 weights=str(tmp_path / "w.pt")),
                                tmp_path / "b")
@@ -32,7 +32,7 @@ def test_torch_reference_matches_onnxruntime(tmp_path: Path, split: bool) -> Non
 def test_unfixed_factory_rebuilds_the_model_that_was_quantised(tmp_path: Path) -> None:
     """A factory that initialises randomly: the bundle keeps the float weights it quantised, so the
     torch target rebuilds that model, not a fresh random one."""
-    bundle = CONVERTER.convert("examples.digits.models:digits_mlp",
+    bundle = CONVERTER("examples.digits.models:digits_mlp",
                                SplitQuantParams(bits=4, input_shape=(1, 64), check_samples=2), tmp_path / "b")
     x = np.random.default_rng(1).random((1, 64), dtype=np.float32)
     want = open_runner(bundle, "onnxruntime", {"disable_quant_qdq": "true"}).run([x])[0]
