@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 VENV      := .venv
 LAVA_VENV := .venv-lava
+SINABS_VENV := .venv-sinabs
 PY        := $(VENV)/bin/python
 # The main venv is Python 3.11; torch 2.13.0 (CPU, from local disk) goes in first so that no
 # dependency pulls a multi-GB CUDA build.
@@ -19,7 +20,7 @@ APT_PKGS  := qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi openssh-s
 APT_BINS  := qemu-system-arm arm-none-eabi-gcc /usr/sbin/sshd ssh ssh-keygen
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help setup setup-main setup-lava setup-apt test test-fast demo bench lint clean
+.PHONY: help setup setup-main setup-lava setup-sinabs setup-apt test test-fast demo bench lint clean
 
 help:
 	@echo "make demo   - set up (first time) and run the end-to-end demo"
@@ -28,7 +29,7 @@ help:
 	@echo "make setup  - both venvs and the apt packages; make setup-lava: the Lava venv alone"
 	@echo "make lint   - ruff"
 
-setup: setup-main setup-lava setup-apt
+setup: setup-main setup-lava setup-sinabs setup-apt
 
 setup-main: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -50,6 +51,16 @@ $(LAVA_VENV)/.installed:
 	@$(LAVA_VENV)/bin/python -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	@$(LAVA_VENV)/bin/python -m pip install $(PIP_QUIET) $(LAVA_PKGS) 2>&1 | grep -v "^WARNING: Location" || true
 	@$(LAVA_VENV)/bin/python -c "import lava.magma.core.run_configs" || { echo "setup of $(LAVA_VENV) failed"; exit 1; }
+	@touch $@
+
+# sinabs 3.1.3 (a NIR consumer; pins nir<=1.0.4, so not in .venv): the NIR test runs our file in it.
+setup-sinabs: $(SINABS_VENV)/.installed
+$(SINABS_VENV)/.installed:
+	@echo "==> creating $(SINABS_VENV) (sinabs 3.1.3, $(TORCH_PIN) CPU first)"
+	@test -x $(SINABS_VENV)/bin/python || $(PYTHON311) -m venv $(SINABS_VENV)
+	@$(SINABS_VENV)/bin/python -m pip install $(PIP_QUIET) $(TORCH_PIN) 2>&1 | grep -v "^WARNING: Location" || true
+	@$(SINABS_VENV)/bin/python -m pip install $(PIP_QUIET) sinabs==3.1.3 2>&1 | grep -v "^WARNING: Location" || true
+	@$(SINABS_VENV)/bin/python -c "import sinabs, nir" || { echo "setup of $(SINABS_VENV) failed"; exit 1; }
 	@touch $@
 
 # apt needs root (or sudo); without either, say what is missing and go on: the tests that need

@@ -101,8 +101,8 @@ def convert(source: Any, params: SNNParams, folder: Path) -> Manifest:
         "cores": cores,
     }
     save_network(conv.network, folder)
-    write_nir(conv.quant_layers, conv.input_shape, folder / "model.nir", params.reset, params.v_init,
-              conv.network if sd else None)
+    has_nir = write_nir(conv.quant_layers, conv.input_shape, folder / "model.nir", params.reset, params.v_init,
+                        conv.network if sd else None)
     (folder / "conversion.json").write_text(json.dumps(info, indent=2) + "\n")
     return Manifest(
         format="snn-loihi", main="network.json",
@@ -113,7 +113,8 @@ def convert(source: Any, params: SNNParams, folder: Path) -> Manifest:
                "encoding": ("frame stream, one frame per step, delta-encoded graded messages "
                             "(see neuroedge.targets.loihi.fast_sd)") if sd else
                            "deterministic rate coding, binary spikes (see neuroedge.snn.encoding)",
-               "pipeline_delay": conv.network.depth, "nir": "model.nir", "neuron": params.neuron},
+               "pipeline_delay": conv.network.depth, "nir": "model.nir" if has_nir else None,
+               "neuron": params.neuron},
     )
 
 

@@ -26,16 +26,25 @@ def xyc_to_torch(spikes: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray
 
 
 def simulate_float(layers: list[FloatLayer], x: np.ndarray, input_scale: float, steps: int,
-                   batch: int = 128, readout_at: tuple[int, ...] = (), v_init: float = 0.5
-                   ) -> tuple[np.ndarray, list[np.ndarray], dict[int, np.ndarray]]:
+                   batch: int = 128, readout_at: tuple[int, ...] = (), v_init: float = 0.5,
+                   settings: str = "own") -> tuple[np.ndarray, list[np.ndarray], dict[int, np.ndarray]]:
     """(readout (B, n_out), spike counts per layer in torch layout (B, N_l), {k: readout after k
-    steps}) over ``steps`` steps."""
+    steps}) over ``steps`` steps.
+
+    ``settings="sinabs"``: the neurons as sinabs 3.1.3 imports a NIR IF node (``IAFSqueeze``): v
+    starts at 0 (``v_init`` ignored), ``trunc(v)`` spikes per step when v > 0 (several allowed), reset
+    by subtraction, v floored at -1 (``min_v_mem = -threshold``), and no synaptic delay (a step goes
+    through every layer at once). Used to compare our NIR file in sinabs like with like."""
+    if settings not in ("own", "sinabs"):
+        raise ValueError(f"settings must be 'own' or 'sinabs', got {settings!r}")
+    if settings == "sinabs":
+        v_init = 0.0
     readouts, counts_all, ats = [], [], []
     for i in range(0, len(x), batch):
         xb = np.asarray(x[i:i + batch])
         spikes = xyc_to_torch(encode(xb, input_scale, steps), tuple(xb.shape[1:]))
         r, c, at = _run(layers, torch.from_numpy(np.ascontiguousarray(spikes, dtype=np.float32)), set(readout_at),
-                        v_init)
+                        v_init, settings == "sinabs")
         readouts.append(r)
         counts_all.append(c)
         ats.append(at)
@@ -44,8 +53,8 @@ def simulate_float(layers: list[FloatLayer], x: np.ndarray, input_scale: float, 
             at_all)
 
 
-def _run(layers: list[FloatLayer], spikes: torch.Tensor, want: set[int], v_init: float = 0.5
-         ) -> tuple[np.ndarray, list[np.ndarray], dict[int, np.ndarray]]:
+def _run(layers: list[FloatLayer], spikes: torch.Tensor, want: set[int], v_init: float = 0.5,
+         sinabs: bool = False) -> tuple[np.ndarray, list[np.ndarray], dict[int, np.ndarray]]:
     b, steps = spikes.shape[:2]
     ws = [torch.from_numpy(layer.weight.astype(np.float32)) for layer in layers]
     bs = [torch.from_numpy(layer.bias.astype(np.float32)) for layer in layers]
@@ -58,7 +67,7 @@ def _run(layers: list[FloatLayer], spikes: torch.Tensor, want: set[int], v_init:
         for t in range(steps):
             new_prev: list[torch.Tensor | None] = [spikes[:, t]]
             for li, layer in enumerate(layers):
-                s = prev[li]
+                s = new_prev[li] if sinabs else prev[li]
                 if s is None:
                     a = torch.zeros(b, sizes[li])
                 elif layer.kind == "conv":
@@ -68,8 +77,13 @@ def _run(layers: list[FloatLayer], spikes: torch.Tensor, want: set[int], v_init:
                     a = F.linear(s.reshape(b, -1), ws[li])
                 bias = bs[li].repeat_interleave(sizes[li] // bs[li].numel())  # CHW: channel slowest
                 v[li] += a + bias
-                spk = (v[li] > 1.0).float()
-                v[li] -= spk
+                if sinabs:
+                    spk = torch.where(v[li] > 0, torch.trunc(v[li]), torch.zeros_like(v[li]))
+                    v[li] -= spk
+                    v[li].clamp_(min=-1.0)
+                else:
+                    spk = (v[li] > 1.0).float()
+                    v[li] -= spk
                 counts[li] += spk
                 new_prev.append(spk)
             prev = new_prev[: len(layers)]

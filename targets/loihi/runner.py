@@ -19,8 +19,9 @@ from neuroedge.registry import check_inputs
 from neuroedge.snn import encoding
 from neuroedge.snn.network import SNNNetwork, load_network
 from neuroedge.snn.resources import core_report, energy_uj
+from neuroedge.targets.loihi import fast_sd
 from neuroedge.targets.loihi.fast import SimResult, run_steps, simulate
-from neuroedge.targets.loihi.lava import LavaResult, run_lava
+from neuroedge.targets.loihi.lava import LavaResult, run_lava, run_lava_sd
 
 
 class SNNRunner:
@@ -46,6 +47,8 @@ class SNNRunner:
 
     def simulate(self, x: np.ndarray, record: tuple[int, ...] | bool = ()) -> SimResult | LavaResult:
         """Full results (counts, rasters of ``record``ed layers, readout) for a batch of DNN inputs."""
+        if self.net.neuron == "sigma-delta":
+            return self._simulate_sd(x, record)
         spikes = self.encode(x)
         if self.backend == "fast":
             self.last = simulate(self.net, spikes, record=record)
@@ -54,12 +57,35 @@ class SNNRunner:
             self.last = run_lava(self.net, spikes, record=rec, timeout_s=self.timeout_s)
         return self.last
 
+    def _simulate_sd(self, x: np.ndarray, record: tuple[int, ...] | bool = ()) -> Any:
+        """Sigma-delta: the batch is one stream of frames in time order, one frame per step, each
+        answer read ``depth`` steps after its frame entered (see ``fast_sd``)."""
+        values = fast_sd.stream(x, self.net)
+        if self.backend == "fast":
+            self.last = fast_sd.simulate_sd(self.net, values, record)
+        else:
+            self.last = run_lava_sd(self.net, values, timeout_s=self.timeout_s)
+        return self.last
+
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = check_inputs(self.inputs, inputs)
+        if self.net.neuron == "sigma-delta":
+            res = self._simulate_sd(x)
+            return [res.readout[0, self.net.depth:self.net.depth + len(x)].astype(np.float32)]
         return [self.simulate(x).readout.astype(np.float32)]
 
     def benchmark(self, inputs: list[np.ndarray], config: BenchConfig) -> LatencyReport:
         (x,) = check_inputs(self.inputs, inputs)
+        if self.net.neuron == "sigma-delta":
+            if self.backend != "fast":
+                res = self._simulate_sd(x)
+                samples = np.asarray(res.per_sample_s) * 1000.0 / len(x)
+                return LatencyReport(self.target, samples, warmup_iterations=0, batch=len(x),
+                                     settings=self.settings())
+            cfg = replace(config, iterations=max(1, min(config.iterations, 10) // (config.rounds or 2)),
+                          warmup=min(config.warmup, 1), rounds=config.rounds or 2, batch=len(x), min_duration_s=0.0)
+            values = fast_sd.stream(x, self.net)
+            return time_callable(lambda: fast_sd.simulate_sd(self.net, values), cfg, self.target, self.settings())
         spikes = self.encode(x)
         if self.backend == "fast":
             # One call simulates the whole batch for timesteps + depth steps (seconds, not µs):
@@ -79,6 +105,13 @@ class SNNRunner:
 
     def resources(self) -> dict[str, Any]:
         out = core_report(self.net)
+        if self.last is not None and hasattr(self.last, "messages"):  # a sigma-delta run on snn-fast
+            frames = max(1, self.last.steps - self.net.depth)
+            out["synops_per_frame"] = float(self.last.synops.sum()) / frames
+            out["messages_per_frame"] = float(sum(v.sum() for v in self.last.messages.values())) / frames
+            out.update({k.replace("sample", "frame"): v for k, v in energy_uj(out["synops_per_frame"]).items()
+                        if k == "energy_uj_per_sample"})
+            return out
         if self.last is not None and hasattr(self.last, "synops"):
             synops = float(np.mean(self.last.synops))
             neurons = sum(int(np.prod(layer.out_shape)) for layer in self.net.layers)
@@ -87,6 +120,10 @@ class SNNRunner:
         return out
 
     def settings(self) -> dict[str, Any]:
+        if self.net.neuron == "sigma-delta":
+            return {"neuron": "sigma-delta", "pipeline_delay": self.net.depth,
+                    "encoding": "one frame per step, delta-encoded graded messages; answers read with their delay",
+                    "backend": "numpy fixed point" if self.backend == "fast" else "lava-nc Loihi2SimCfg fixed_pt"}
         return {"timesteps": self.timesteps, "steps_run": self.steps, "pipeline_delay": self.net.depth,
                 "encoding": "deterministic rate, binary spikes (num_message_bits=0)",
                 "reset": sorted({layer.neuron.reset for layer in self.net.layers}),
