@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["foundation", "splitquant", "snn", "mcu", "imu", "gesture_deploy", "sweep"]
 # Arguments the README's figures were made with (Lava is ~1.4 s per timestep here, so few samples).
-ARGS = {"snn": ["--lava-samples", "2", "--lava-timesteps", "16"]}
+ARGS = {"snn": ["--lava-samples", "4", "--lava-timesteps", "64"]}
 
 
 def main() -> int:

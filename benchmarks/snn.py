@@ -191,11 +191,19 @@ def plot_raster(raster: dict[int, np.ndarray], names: list[str], path: Path, max
     plt.close(fig)
 
 
+def snn_sdnn_nir(nets: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks import snn_sdnn
+
+    return snn_sdnn.nir_section(nets, say)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lava-samples", type=int, default=3)
     ap.add_argument("--lava-timesteps", type=int, default=64)
     ap.add_argument("--skip-lava", action="store_true")
+    ap.add_argument("--sdnn-lava-streams", type=int, default=4)
+    ap.add_argument("--sdnn-lava-frames", type=int, default=64)
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -213,7 +221,7 @@ def main() -> None:
         sweep = accuracy_sweep(conv, x_te, y_te, dnn_pred)
         say(f"{name}: fixed {sweep['fixed']}  float {sweep['float']}  agreement with DNN {sweep['agree']}")
         print(format_report(sweep["layer_report"]))
-        nets[name] = {"conv": conv, "dnn": dnn, **sweep, "n_test": len(x_te)}
+        nets[name] = {"conv": conv, "dnn": dnn, **sweep, "n_test": len(x_te), "x_test": x_te, "model": model}
 
     main_name = "gesture_cnn" if "gesture_cnn" in nets else "digits_cnn"
     m = nets[main_name]
@@ -234,6 +242,26 @@ def main() -> None:
 
     plot_accuracy({k: {"dnn": v["dnn"], "fixed": v["fixed"], "float": v["float"]} for k, v in nets.items()},
                   RESULTS_DIR / "snn_accuracy_vs_timesteps.png")
+    sdnn: dict[str, Any] = {}
+    if main_name == "gesture_cnn":
+        from benchmarks import snn_sdnn
+
+        say("sigma-delta: threshold on validation, then the test streams")
+        sdnn = snn_sdnn.sdnn_section(m["conv"], lambda xx: dnn_predictions(m["model"], xx), say)
+        sd_net, (xt, rt) = sdnn.pop("_net"), sdnn.pop("_test")
+        say(f"sigma-delta: {sdnn['sdnn_accuracy']:.2f}% at threshold {sdnn['sdnn_delta_threshold']}, "
+            f"{sdnn['sdnn_synops_per_frame']:.0f} synops/frame (rate-coded T=256: {synops:.0f}/sample)")
+        rate = {}
+        for t in (64, 128, 256):
+            r = fast.simulate(net, encoding.encode(xt, net.input_scale, t + net.depth))
+            rate[t] = (float(np.mean(r.synops)), float((r.readout.argmax(1) == sources[-1][4]).mean() * 100))
+        sdnn["rate_coded_synops_accuracy"] = {str(t): list(v) for t, v in rate.items()}
+        snn_sdnn.plot_tradeoff(sdnn["sdnn_test_curve"], rate, m["dnn"], RESULTS_DIR / "snn_sdnn_tradeoff.png")
+        if not args.skip_lava and lava_status() is True:
+            sdnn.update(snn_sdnn.sdnn_lava(sd_net, xt, rt, args.sdnn_lava_streams, args.sdnn_lava_frames, say))
+            say(f"Lava vs fast (sigma-delta): {sdnn['sdnn_message_mismatches']} mismatches of "
+                f"{sdnn['sdnn_messages_compared']} non-zero messages")
+    nir_keys = snn_sdnn_nir(nets)
     out = {
         "network": main_name,
         "dnn_accuracy": m["dnn"],
@@ -263,6 +291,10 @@ def main() -> None:
             for k, v in nets.items()
         },
         "gesture_status": "ok" if not isinstance(gesture, str) else gesture,
+        **sdnn, **nir_keys,
+        "loihi1_cores_small": None,
+        "snn_fixed_accuracy_small": None,
+        "loihi1_cores_small_status": "not built: the core-budget variant of issue 13 is still open",
     }
     path = write_results("snn", out)
     say(f"wrote {path}")
