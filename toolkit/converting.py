@@ -88,7 +88,7 @@ def resolve_model(conv: Converter, source: Any, params: Any) -> ModelSource:
             "no GRU); give the model as 'package.module:factory' (with --param weights=...) or TorchScript. "
             "ONNX files go to the onnxruntime, tensorrt and jetson targets, and to bench/run/inspect."
         )
-    weights = _param(params, "weights")
+    weights = _param(params, "weights") or None  # "" is no weights, as None is
     if isinstance(source, torch.nn.Module):
         module = source
         if weights:

@@ -65,15 +65,18 @@ def _plan(model: Any, x_cal: Any) -> list[_Op]:
     from torch import nn
 
     chain = [m for _, m in leaves(model)]
+    not_a_chain = ConversionError(
+        "the model is not a plain chain of its layers (its forward() does more: a residual add, a "
+        "functional call, a reshape other than Flatten); the mcu converter needs a sequential model")
     with torch.inference_mode():
         h = x_cal
-        for m in chain:
-            h = m(h)
+        try:  # leaves that do not fit one after the other are the same refusal, not torch's shape error
+            for m in chain:
+                h = m(h)
+        except (RuntimeError, ValueError):
+            raise not_a_chain from None
         if not torch.allclose(h, model(x_cal), rtol=1e-4, atol=1e-5):
-            raise ConversionError(
-                "the model is not a plain chain of its layers (forward() does more); "
-                "the mcu converter needs a sequential model"
-            )
+            raise not_a_chain
     ops: list[_Op] = []
     for m in chain:
         if isinstance(m, (nn.Dropout, nn.Identity)):
