@@ -288,3 +288,42 @@ def test_bench_says_samples_and_batches_and_the_iteration_cap(mlp_bundle, tmp_pa
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+class Residual(nn.Module):
+    """A small residual CNN: a shape the project's examples never have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.c1(x))
+        y = torch.relu(self.bn(self.c2(y)) + y)
+        return self.fc(y.flatten(1))
+
+
+def residual() -> nn.Module:
+    torch.manual_seed(0)
+    return Residual().eval()
+
+
+def test_a_residual_cnn_goes_where_it_can_and_is_refused_with_the_reason_elsewhere(tmp_path: Path) -> None:
+    np.save(tmp_path / "cal.npy", np.random.default_rng(0).random((32, 1, 8, 8), dtype=np.float32))
+    ref, cal = "tests.unit.test_user_model:residual", str(tmp_path / "cal.npy")
+    x = np.random.default_rng(1).random((1, 1, 8, 8), dtype=np.float32)
+    with torch.inference_mode():
+        want = residual()(torch.from_numpy(x)).numpy()
+    onnx_b = registry.get_converter("export-onnx").convert(ref, {"input_shape": "1,1,8,8"}, tmp_path / "onnx")
+    for target in ("onnxruntime", "torch"):
+        np.testing.assert_allclose(registry.open_runner(onnx_b, target).run([x])[0], want, atol=1e-4)
+    q = registry.get_converter("splitquant").convert(ref, {"bits": 8, "calibration": cal}, tmp_path / "q")
+    got = registry.open_runner(q, "onnxruntime").run([x])[0]
+    assert np.argmax(got) == np.argmax(want) and np.abs(got - want).max() < 0.1 * np.abs(want).max()
+    with pytest.raises(ValueError, match="branching .*residual add"):
+        registry.get_converter("to-snn").convert(ref, {"calibration": cal}, tmp_path / "snn")
+    with pytest.raises(ValueError, match="not a plain chain"):
+        registry.get_converter("mcu").convert(ref, {"calibration": cal}, tmp_path / "mcu")
