@@ -27,15 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import REPO, example
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from neuroedge import pipeline, registry  # noqa: E402
-from neuroedge.bench import BenchConfig, host_info  # noqa: E402
-from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
-from neuroedge.trt import build as tb  # noqa: E402
-from neuroedge.trt import qdq as tq  # noqa: E402
+from neuroedge import pipeline, registry
+from neuroedge.bench import BenchConfig, host_info
+from neuroedge.results import RESULTS_DIR, write_results
+from neuroedge.trt import build as tb
+from neuroedge.trt import qdq as tq
 
 EXAMPLE = REPO / "examples" / "gesture_snn"
 
@@ -48,8 +46,7 @@ def accuracy(bundle: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Top-1 through onnxruntime (one frame per call) and through the torch module; they must agree."""
     import torch
 
-    from examples.gesture_snn.model import load_trained
-
+    load_trained = example("examples.gesture_snn.model:load_trained")
     runner = registry.open_runner(bundle, "onnxruntime", {"threads": 1})
     try:
         ort_logits = np.concatenate([runner.run([x[i:i + 1]])[0] for i in range(len(x))])
@@ -214,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-jetson", action="store_true")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
-    from examples.gesture_snn.data import test_set
+    test_set = example("examples.gesture_snn.data:test_set")
 
     config = pipeline.load_config(EXAMPLE / "deploy_onnxruntime.toml")
     with tempfile.TemporaryDirectory(prefix="gesture-deploy-") as tmp:

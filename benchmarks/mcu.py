@@ -15,34 +15,30 @@ Writes benchmarks/results/mcu.json and benchmarks/results/mcu.png.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import REPO, example
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from neuroedge.bench import BenchConfig  # noqa: E402
-from neuroedge.converters.mcu import CONVERTER, McuParams  # noqa: E402
-from neuroedge.firmware_bridge import launch  # noqa: E402
-from neuroedge.firmware_bridge import reference as R  # noqa: E402
-from neuroedge.firmware_bridge.blob import c_array, unpack  # noqa: E402
-from neuroedge.firmware_bridge.faults import run_fault_campaign  # noqa: E402
-from neuroedge.registry import open_runner  # noqa: E402
-from neuroedge.results import RESULTS_DIR, write_results  # noqa: E402
+from neuroedge.bench import BenchConfig
+from neuroedge.converters.mcu import CONVERTER, McuParams
+from neuroedge.firmware_bridge import launch
+from neuroedge.firmware_bridge import reference as R
+from neuroedge.firmware_bridge.blob import c_array, unpack
+from neuroedge.firmware_bridge.faults import run_fault_campaign
+from neuroedge.registry import open_runner
+from neuroedge.results import RESULTS_DIR, write_results
 
 MODELS = {"digits_mlp": (1, 64), "digits_cnn": (1, 1, 8, 8)}
 
 
 def convert(name: str, out: Path) -> Any:
-    from examples.digits.train import ensure_trained
     from neuroedge.data.digits import save_split
 
-    weights = ensure_trained(name, cache=REPO / ".cache/digits")
+    weights = example("examples.digits.train:ensure_trained")(name, cache=REPO / ".cache/digits")
     cal, check = save_split(REPO / ".cache/digits", images=len(MODELS[name]) == 4)
     params = McuParams(weights=str(weights), calibration=str(cal), check=str(check))
     return CONVERTER.convert(f"examples.digits.models:{name}", params, out / name, True)
