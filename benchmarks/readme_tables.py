@@ -219,9 +219,17 @@ TABLES: dict[str, Callable[[dict], str]] = {
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", help="comma-separated table names (default: all)")
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else list(TABLES)
     readme = REPO / "README.md"
     text = readme.read_text()
     for name, fn in TABLES.items():
+        if name not in names:
+            continue
         data = _load(name)
         pattern = re.compile(rf"(<!-- {name}-table -->).*?(<!-- /{name}-table -->)", re.S)
         if data is None or not pattern.search(text):
