@@ -59,7 +59,46 @@ def main() -> None:
     run_showcase("gesture_cnn", model, np.load(CALIBRATION), x_te, y_te, dnn, timesteps=(64, 256),
                  lava_samples=args.lava_samples, lava_timesteps=args.lava_timesteps, paper_cores=PAPER_CORES,
                  layer_table=args.layers, console=console)
+    sigma_delta(console, model, x_te, y_te, dnn)
     console.print(f"total {time.perf_counter() - t0:.0f} s")
+
+
+def sigma_delta(console: Console, model: torch.nn.Module, x_te: np.ndarray, y_te: np.ndarray, dnn: float) -> None:
+    """The Loihi 2 way: `neuroedge compile pipeline_sdnn.toml`, then the held-out recordings as streams."""
+    import subprocess
+    import tempfile
+    import warnings
+
+    from rich.table import Table
+
+    from benchmarks.snn_sdnn import gesture_splits
+    from neuroedge.converters.snn import convert_model
+    from neuroedge.snn import encoding
+    from neuroedge.targets.loihi import fast, fast_sd
+
+    console.rule("to-snn neuron=sigma-delta (Loihi 2 graded messages) -> snn-fast")
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(REPO / ".venv" / "bin" / "neuroedge"), "compile", "examples/gesture_snn/pipeline_sdnn.toml",
+               "-o", f"{tmp}/sdnn"]
+        console.print("$ " + " ".join(cmd[1:]))
+        subprocess.run(cmd, cwd=REPO, check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sd = convert_model(model, np.load(CALIBRATION), neuron="sigma-delta", delta_threshold=0.0)
+        rate = convert_model(model, np.load(CALIBRATION))
+    xt, yt, rec = gesture_splits()["test"]
+    n = len(x_te)
+    scores, res = fast_sd.run_streams(sd.network, xt[:n], rec[:n])
+    r = fast.simulate(rate.network, encoding.encode(xt[:n], rate.network.input_scale, 256 + rate.network.depth))
+    table = Table(title=f"{n} held-out frames: sigma-delta streams (one per recording) vs rate coding")
+    for col in ("network", "accuracy", "synaptic ops per classification"):
+        table.add_column(col, justify="right")
+    table.add_row("DNN", f"{dnn:.2f}%", "")
+    table.add_row("sigma-delta, threshold 0", f"{(scores.argmax(1) == yt[:n]).mean() * 100:.2f}%",
+                  f"{res.synops.sum() / n:,.0f}")
+    table.add_row("rate-coded LIF, T=256", f"{(r.readout.argmax(1) == yt[:n]).mean() * 100:.2f}%",
+                  f"{np.mean(r.synops):,.0f}")
+    console.print(table)
 
 
 if __name__ == "__main__":
