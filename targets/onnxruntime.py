@@ -25,6 +25,7 @@ import numpy as np
 from neuroedge.bench import BenchConfig, LatencyReport, time_callable
 from neuroedge.bundle import Bundle, TensorSpec
 from neuroedge.registry import Target, check_inputs, opt
+from neuroedge.state import CarriedState
 
 # Below this many parameters a model counts as small: one intra-op thread is fastest (measured
 # on the example MLP/CNN here: 1 thread beat 2 by 30-60% at batch 1).
@@ -100,9 +101,7 @@ class OnnxRuntimeRunner:
         self.bundle = bundle
         self.inputs: tuple[TensorSpec, ...] = bundle.manifest.data_inputs
         self.outputs: tuple[TensorSpec, ...] = bundle.manifest.outputs
-        self._all_inputs = bundle.manifest.inputs
-        self.state_pairs = bundle.manifest.state
-        self.state: dict[str, np.ndarray] = {}
+        self.state = CarriedState(bundle.manifest)
         self.n_params = count_parameters(bundle.main_file)
         self.threads = int(threads) if threads else auto_threads(self.n_params)
         self.disable_quant_qdq = bool(disable_quant_qdq)
@@ -113,25 +112,15 @@ class OnnxRuntimeRunner:
         self._names = [i.name for i in self.session.get_inputs()]
 
     def _full(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """The data inputs plus the carried state (zeros before the first call, or after ``reset_state``)."""
-        arrays = dict(zip((s.name for s in self.inputs), check_inputs(self.inputs, inputs), strict=True))
-        batch = next(iter(arrays.values())).shape[0] if arrays and next(iter(arrays.values())).ndim else 1
-        for pair in self.state_pairs:
-            spec = next(s for s in self._all_inputs if s.name == pair.input)
-            value = self.state.get(pair.input)
-            if value is None:
-                value = np.zeros(spec.concrete_shape(batch), spec.dtype)
-            arrays[pair.input] = value
-        return [arrays[name] for name in self._names]
+        return self.state.full_inputs(dict(zip((s.name for s in self.inputs), check_inputs(self.inputs, inputs),
+                                               strict=True)))
 
     def reset_state(self) -> None:
-        self.state = {}
+        self.state.reset()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         outs = self.session.run(None, dict(zip(self._names, self._full(inputs), strict=True)))
-        if self.state_pairs:
-            by_name = dict(zip((o.name for o in self.session.get_outputs()), outs, strict=True))
-            self.state = {p.input: by_name[p.output] for p in self.state_pairs}
+        self.state.update(dict(zip((o.name for o in self.session.get_outputs()), outs, strict=True)))
         return outs
 
     def bench_call(self, inputs: list[np.ndarray]) -> Any:

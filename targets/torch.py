@@ -15,8 +15,9 @@ from typing import Any, Literal
 import numpy as np
 
 from neuroedge.bench import BenchConfig, LatencyReport, time_callable
-from neuroedge.bundle import Bundle, BundleError, TensorSpec
+from neuroedge.bundle import Bundle, BundleError, Manifest
 from neuroedge.registry import Target, check_inputs, get_format, opt
+from neuroedge.state import CarriedState
 
 
 def available() -> Literal[True] | str:
@@ -43,12 +44,12 @@ class TorchOptions:
 class TorchRunner:
     target = "torch"
 
-    def __init__(self, model: Any, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
-                 threads: int = 1) -> None:
+    def __init__(self, model: Any, manifest: Manifest, threads: int = 1) -> None:
         import torch
 
         self.model = model.eval()
-        self.inputs, self.outputs = inputs, outputs
+        self.inputs, self.outputs = manifest.data_inputs, manifest.outputs
+        self.state = CarriedState(manifest)  # recurrent state pairs, carried as the onnxruntime target does
         self.threads = int(threads)
         torch.set_num_threads(self.threads)
 
@@ -58,21 +59,28 @@ class TorchRunner:
             from neuroedge.targets.onnxruntime import auto_threads, count_parameters
 
             threads = auto_threads(count_parameters(bundle.main_file))
-        return cls(load_reference(bundle), bundle.manifest.inputs, bundle.manifest.outputs, threads)
+        return cls(load_reference(bundle), bundle.manifest, threads)
+
+    def _full(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        data = dict(zip((s.name for s in self.inputs), check_inputs(self.inputs, inputs), strict=True))
+        return self.state.full_inputs(data)
+
+    def reset_state(self) -> None:
+        self.state.reset()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        arrays = check_inputs(self.inputs, inputs)
         with torch.inference_mode():
-            out = self.model(*[torch.from_numpy(a) for a in arrays])
-        outs = out if isinstance(out, (tuple, list)) else [out]
-        return [o.numpy() for o in outs]
+            out = self.model(*[torch.from_numpy(a) for a in self._full(inputs)])
+        outs = [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
+        self.state.update(dict(zip((s.name for s in self.outputs), outs, strict=False)))
+        return outs
 
     def bench_call(self, inputs: list[np.ndarray]) -> Any:
         import torch
 
-        tensors = [torch.from_numpy(a) for a in check_inputs(self.inputs, inputs)]
+        tensors = [torch.from_numpy(a) for a in self._full(inputs)]
         model = self.model
 
         def call() -> None:

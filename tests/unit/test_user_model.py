@@ -265,9 +265,11 @@ def test_export_with_named_inputs_and_state_runs_a_sequence_step_by_step(tmp_pat
         tmp_path / "cell")
     assert [s.name for s in b.manifest.inputs] == ["x", "h"] and b.manifest.state[0].output == "h_out"
     seq = np.random.default_rng(0).standard_normal((1, 20, 6)).astype(np.float32)
-    runner = registry.open_runner(b, "onnxruntime")
+    runner, eager = registry.open_runner(b, "onnxruntime"), registry.open_runner(b, "torch")
     for t in range(20):
         y, _ = runner.run([seq[:, t : t + 1]])
+        y_eager, _ = eager.run([seq[:, t : t + 1]])  # the torch target carries the state the same way
+        np.testing.assert_allclose(y_eager, y, atol=1e-5)
     model = cell()
     model.load_state_dict(torch.load(b.file("torch/weights.pt"), weights_only=True))
     with torch.inference_mode():

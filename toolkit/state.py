@@ -1,0 +1,41 @@
+"""Recurrent state a runner carries from call to call, as the manifest's ``state`` pairs declare.
+
+A caller feeds only the data inputs (``manifest.data_inputs``); each call's state outputs become the
+next call's state inputs, zeros before the first call and after ``reset``. Every runner that takes
+bundles with state (onnxruntime, torch) uses this one piece.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neuroedge.manifest import Manifest
+
+
+class CarriedState:
+    def __init__(self, manifest: Manifest) -> None:
+        self.pairs = manifest.state
+        self.all_inputs = manifest.inputs
+        self.values: dict[str, np.ndarray] = {}
+
+    def full_inputs(self, data: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every input in the manifest's order: ``data`` plus the carried state (zeros at first)."""
+        first = next(iter(data.values()), None)
+        batch = first.shape[0] if first is not None and first.ndim else 1
+        out = []
+        for spec in self.all_inputs:
+            if spec.name in data:
+                out.append(data[spec.name])
+            else:
+                value = self.values.get(spec.name)
+                out.append(np.zeros(spec.concrete_shape(batch), spec.dtype) if value is None else value)
+        return out
+
+    def update(self, outputs: dict[str, Any]) -> None:
+        if self.pairs:
+            self.values = {p.input: np.asarray(outputs[p.output]) for p in self.pairs}
+
+    def reset(self) -> None:
+        self.values = {}
