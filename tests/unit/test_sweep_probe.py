@@ -96,3 +96,24 @@ def test_the_real_probe_is_short(tmp_path: Path) -> None:
     assert rep.iterations >= PROBE_BENCH.iterations and 0 < rep.p50_ms < 1.0
     assert rep.samples_ms.sum() <= 50.0, "the probe must time at most 50 ms"
     assert probe_bundle(tmp_path).path == (tmp_path / "probe-v1")  # built once, then reused
+
+
+def test_report_ranks_probe_relative_latency(tmp_path: Path) -> None:
+    """A point measured during a slow spell (raw p50 doubled, probe doubled) is not pushed off the front."""
+    from neuroedge.sweep_report import write_report
+
+    def rec(i: int, acc: float, p50: float, probe: float) -> dict:
+        return {"key": str(i), "index": i, "overrides": {"bits": i}, "status": "ok", "accuracy": acc,
+                "p50_ms": p50, "p50_relative": p50 / probe, "model_bytes": 100,
+                "probe": {"probe_p50_ms": probe, "key": "k", "remeasured": 0, "steady": True}}
+
+    # b is the better design (more accurate, same relative cost) but was timed while the machine ran at half speed.
+    records = [rec(0, 95.0, 0.010, 0.010), rec(1, 97.0, 0.020, 0.020)]
+    write_report(tmp_path, records)
+    rows = [ln for ln in (tmp_path / "report.md").read_text().splitlines() if ln.startswith("| ")][1:]
+    marks = {ln.split("|")[2].strip(): ln.split("|")[1].strip() for ln in rows[1:]}
+    # Relative to the probe both cost the same, so the more accurate one alone is on the front (raw p50s
+    # would have kept both: the slow spell would have made b look twice as slow).
+    assert marks == {"bits=0": "", "bits=1": "*"}
+    assert "relative to the reference probe" in (tmp_path / "report.md").read_text()
+    assert records[1]["p50_at_median_probe_ms"] == pytest.approx(0.015)
