@@ -102,9 +102,26 @@ def snn(d: dict) -> str:
         ("fast_vs_lava_speedup", "snn-fast vs Lava, samples/s", "{:.0f}x"),
         ("synops_per_sample", "synaptic ops per sample", "{:,.0f}"),
         ("energy_uj_per_sample", "energy estimate per sample", "{:.1f} µJ"),
+        ("sdnn_delta_threshold", "sigma-delta: delta threshold (chosen on validation)", "{}"),
+        ("sdnn_accuracy", "sigma-delta accuracy (frame streams)", "{:.2f}%"),
+        ("sdnn_synops_per_frame", "sigma-delta synaptic ops per frame", "{:,.0f}"),
+        ("sdnn_messages_per_frame", "sigma-delta messages per frame", "{:,.0f}"),
+        ("sdnn_loihi2_cores", "sigma-delta Loihi 2 cores", "{}"),
+        ("sdnn_message_mismatches", "graded-message mismatches, snn-fast vs Lava", "{}"),
+        ("sdnn_messages_compared", "non-zero messages compared", "{:,}"),
+        ("sdnn_fast_vs_lava_speedup", "sigma-delta snn-fast vs Lava", "{:.0f}x"),
     ):
-        if key in d:
+        if d.get(key) is not None:
             rows.append(f"| {label} | {fmt.format(d[key])} |")
+    if d.get("sdnn_synops_per_frame"):
+        rows.append(f"| synaptic ops, rate-coded T=256 / sigma-delta | "
+                    f"{d['synops_per_sample'] / d['sdnn_synops_per_frame']:.1f}x |")
+        rows.append(f"| sigma-delta energy estimate per frame (same 23.6 pJ/op) | "
+                    f"{d['sdnn_synops_per_frame'] * 23.6e-6:.1f} µJ |")
+    for key, label in (("nir_sinabs_agreement", "NIR in sinabs 3.1.3: argmax agreement, matched settings"),
+                       ("nir_sinabs_agreement_own_settings", "NIR in sinabs 3.1.3: agreement, our own settings")):
+        if d.get(key):
+            rows.append(f"| {label} | " + ", ".join(f"{k} {v:.0f}%" for k, v in d[key].items()) + " |")
     return "\n".join(rows)
 
 
