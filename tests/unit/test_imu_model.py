@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def test_onnx_network_step_with_declared_state(tmp_path: Path) -> None:
     assert res[0].shape == (3, 1)
 
 
-def test_tiny_training_runs_and_caches(tmp_path: Path) -> None:
+def test_tiny_training_runs_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from neuroedge.imu import learn
     from neuroedge.imu.train import TrainConfig, load_or_train
 
     cfg = TrainConfig(families=("handheld", "vehicle"), steps=3, batch=2, duration_s=4.0, chunk=200,
@@ -113,6 +115,15 @@ def test_tiny_training_runs_and_caches(tmp_path: Path) -> None:
     again, _, meta2 = load_or_train(cfg, cache_dir=tmp_path)  # from the cache: same model
     np.testing.assert_array_equal(again.weights, model.weights)
     assert meta2["key"] == cfg.key() and cfg.key() != TrainConfig(steps=4).key()
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the network was retrained for a change to the core's settings only")
+
+    monkeypatch.setattr(learn, "train_network", no_training)
+    other = replace(cfg, forget_grid=(10.0,))  # a core setting: the core is chosen again, the network reused
+    model3, _, meta3 = load_or_train(other, cache_dir=tmp_path)
+    assert meta3["key"] != meta["key"] and meta3["net_key"] == meta["net_key"]
+    np.testing.assert_array_equal(model3.weights, model.weights)
 
 
 def test_disturbance_target_is_the_local_rms() -> None:
