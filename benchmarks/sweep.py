@@ -163,6 +163,10 @@ def main() -> None:
             "latency_drift_vs_serial_relative": round(drift_rel, 4),
             "latency_drift_single_run_relative": round(drift_rel_single, 4),
             "latency_noise_serial_vs_serial_relative": round(noise_rel, 4),
+            "latency_drift_vs_serial_relative_onnxruntime_points": round(max_drift(
+                best("serial_a", "serial_b", field=rel), best("parallel_a", "parallel_b", field=rel), "onnxruntime"), 4),
+            "latency_noise_serial_vs_serial_relative_onnxruntime_points": round(
+                max_drift(one("serial_a", rel), one("serial_b", rel), "onnxruntime"), 4),
             "relative_protocol": "p50_relative = the point's p50 / mean p50 of the reference probe timed right "
                                  "before and after it (same slot, onnxruntime at the point's threads); drift "
                                  "as for the raw figure, on p50_relative",

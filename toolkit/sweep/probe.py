@@ -13,10 +13,13 @@ p50s: a slow spell slows the probe and the point alike and cancels out.
 * If the two probes around a point differ by more than ``TOLERANCE`` (10%), the machine changed speed
   during the point: it is measured again (the last probe is the new "before"), at most
   ``MAX_REMEASURE`` (2) times, and the record says so (``remeasured``, ``steady``).
-* On a CPU target (onnxruntime, torch, snn-fast) the probe runs in onnxruntime with the point's
-  thread count, so every CPU point is divided by the same yardstick. A board that runs ONNX (jetson)
-  runs the probe on the board. A board that cannot (mcu) gets no probe: the record says why, and its
-  p50 stays raw.
+* A target that runs ONNX runs the probe itself, with the point's options: onnxruntime, torch (eager,
+  from the probe bundle's torch reference), jetson (on the board). A slow spell hits a 1 ms torch
+  eager call differently from a 10 µs onnxruntime call, so each is divided by its own target's probe;
+  the report puts every point back in µs at the sweep's median probe speed of its own probe
+  (``neuroedge.sweep_report.normalise``). A CPU target that cannot run ONNX (snn-fast) gets the probe
+  in onnxruntime at the same thread count. A board that cannot (mcu) gets no probe: the record says
+  why, and its p50 stays raw.
 """
 
 from __future__ import annotations
@@ -78,18 +81,19 @@ def probe_bundle(lock_dir: Path) -> Any:
 def probe_plan(target: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]] | str:
     """Where the probe runs for a point on ``target``: ``(target, options)``, or why it has none.
 
-    On a CPU every point's probe is the same graph in onnxruntime with the point's thread count, so
-    relative p50s are in one unit across targets (a torch point is not divided by a torch probe).
+    A target that runs ONNX runs the probe itself with the point's options (onnxruntime, torch eager
+    through the bundle's torch reference, jetson on its board), so the probe feels what the point feels.
+    A CPU target that cannot (snn-fast) gets the probe in onnxruntime at the same thread count.
     """
     from neuroedge import registry
     from neuroedge.sweep.isolation import quiet
 
     name = registry.split_target_spec(str(target))[0]
     spec = registry.get_target(name)
+    if "onnx" in spec.formats:
+        return str(target), dict(options)
     if quiet(spec.bench_resources):
         return "onnxruntime", ({"threads": int(options["threads"])} if options.get("threads") else {})
-    if "onnx" in spec.formats:  # a board that runs ONNX: the probe runs on the board
-        return str(target), dict(options)
     return (f"no probe: the {name} target cannot run the ONNX probe on its device "
             f"({'/'.join(sorted(spec.bench_resources))}), so its p50 is not made relative")
 
