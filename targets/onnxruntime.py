@@ -18,13 +18,13 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from neuroedge.bench import BenchConfig, LatencyReport, time_callable
 from neuroedge.bundle import Bundle, TensorSpec
-from neuroedge.registry import Target, check_inputs, opt
+from neuroedge.registry import Target, check_inputs, opt, requires
 from neuroedge.state import CarriedState
 
 # Below this many parameters a model counts as small: one intra-op thread is fastest (measured
@@ -42,12 +42,7 @@ class OrtOptions:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
-def available() -> Literal[True] | str:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "onnxruntime is not installed: pip install onnxruntime (or make setup)"
-    return True
+available = requires("onnxruntime", "pip install onnxruntime (or make setup)")
 
 
 def count_parameters(onnx_path: Path) -> int:

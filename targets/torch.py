@@ -10,22 +10,16 @@ Thread count as the onnxruntime target chooses it, so the two are compared like 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from neuroedge.bench import BenchConfig, LatencyReport, time_callable
 from neuroedge.bundle import Bundle, BundleError, Manifest
-from neuroedge.registry import Target, check_inputs, get_format, opt
+from neuroedge.registry import Target, check_inputs, get_format, opt, requires
 from neuroedge.state import CarriedState
 
-
-def available() -> Literal[True] | str:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return "torch is not installed: pip install torch==2.13.0 (or make setup)"
-    return True
+available = requires("torch", "pip install torch==2.13.0 (or make setup)")
 
 
 def load_reference(bundle: Bundle) -> Any:

@@ -135,6 +135,19 @@ class Target:
             object.__setattr__(self, "summary", doc[0] if doc else self.name)
 
 
+def requires(module: str, install: str) -> Callable[[], Literal[True] | str]:
+    """A target's ``available``: True when ``module`` imports, else one line with ``install``."""
+
+    def available() -> Literal[True] | str:
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed: {install}"
+        return True
+
+    return available
+
+
 def get_converter(name: str) -> Converter:
     return _load_cached(CONVERTER_GROUP, "converter", name)
 
