@@ -37,6 +37,8 @@ class SNNRunner:
         self.inputs: tuple[TensorSpec, ...] = bundle.manifest.inputs
         self.outputs: tuple[TensorSpec, ...] = bundle.manifest.outputs
         self.last: SimResult | LavaResult | None = None
+        # Totals over every run() since the runner opened (what an evaluation cost), for resources()
+        self.ran = {"frames": 0, "synops": 0.0, "messages": 0.0}
 
     @property
     def steps(self) -> int:
@@ -71,8 +73,18 @@ class SNNRunner:
         (x,) = check_inputs(self.inputs, inputs)
         if self.net.neuron == "sigma-delta":
             res = self._simulate_sd(x)
+            self._count(len(x), res)
             return [res.readout[0, self.net.depth:self.net.depth + len(x)].astype(np.float32)]
-        return [self.simulate(x).readout.astype(np.float32)]
+        res = self.simulate(x)
+        self._count(len(x), res)
+        return [res.readout.astype(np.float32)]
+
+    def _count(self, n: int, res: Any) -> None:
+        if hasattr(res, "synops"):
+            self.ran["frames"] += n
+            self.ran["synops"] += float(np.sum(res.synops))
+            if hasattr(res, "messages"):
+                self.ran["messages"] += float(sum(v.sum() for v in res.messages.values()))
 
     def benchmark(self, inputs: list[np.ndarray], config: BenchConfig) -> LatencyReport:
         (x,) = check_inputs(self.inputs, inputs)
@@ -104,19 +116,26 @@ class SNNRunner:
         return LatencyReport(self.target, samples, warmup_iterations=1, batch=1, settings=self.settings())
 
     def resources(self) -> dict[str, Any]:
+        """Cores, and the operations of every ``run()`` so far (an evaluation), per frame or sample.
+
+        Sigma-delta: each ``run()`` is one stream from a zero state, so a compile or sweep, which
+        runs each frame alone, reports the cold cost of a frame (every activation sent from zero).
+        """
         out = core_report(self.net)
-        if self.last is not None and hasattr(self.last, "messages"):  # a sigma-delta run on snn-fast
-            frames = max(1, self.last.steps - self.net.depth)
-            out["synops_per_frame"] = float(self.last.synops.sum()) / frames
-            out["messages_per_frame"] = float(sum(v.sum() for v in self.last.messages.values())) / frames
-            out.update({k.replace("sample", "frame"): v for k, v in energy_uj(out["synops_per_frame"]).items()
-                        if k == "energy_uj_per_sample"})
+        n = self.ran["frames"]
+        if n == 0:
             return out
-        if self.last is not None and hasattr(self.last, "synops"):
-            synops = float(np.mean(self.last.synops))
-            neurons = sum(int(np.prod(layer.out_shape)) for layer in self.net.layers)
-            out["synops_per_sample"] = synops
-            out.update(energy_uj(synops, neurons, self.steps))
+        basis = f"mean over the {n} inputs run since the runner opened (an evaluation)"
+        if self.net.neuron == "sigma-delta":
+            out["synops_per_frame"] = self.ran["synops"] / n
+            out["messages_per_frame"] = self.ran["messages"] / n
+            out["energy_uj_per_frame"] = energy_uj(out["synops_per_frame"])["energy_uj_per_sample"]
+            out["synops_basis"] = basis + "; each run() is its own stream from a zero state"
+            return out
+        neurons = sum(int(np.prod(layer.out_shape)) for layer in self.net.layers)
+        out["synops_per_sample"] = self.ran["synops"] / n
+        out["synops_basis"] = basis
+        out.update(energy_uj(out["synops_per_sample"], neurons, self.steps))
         return out
 
     def settings(self) -> dict[str, Any]:

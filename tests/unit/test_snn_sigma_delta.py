@@ -107,3 +107,23 @@ def test_sigma_delta_conversion_tracks_the_dnn(tmp_path: Path) -> None:
     sparse = convert_model(_small_model(), x, neuron="sigma-delta", delta_threshold=0.1).network
     _, res2 = fast_sd.run_frames(sparse, x[:10])
     assert sum(v.sum() for v in res2.messages.values()) < sum(v.sum() for v in res.messages.values())
+
+
+def test_runner_resources_average_every_run(tmp_path: Path) -> None:
+    """A sweep reads synops from resources(): the mean over every run() of the evaluation, not the last."""
+    from neuroedge.bundle import load
+    from neuroedge.converters.snn import CONVERTER, SNNParams
+    from neuroedge.registry import open_runner
+
+    x = np.random.default_rng(1).random((20, 2, 6, 6)).astype(np.float32)
+    np.save(tmp_path / "c.npy", x)
+    params = SNNParams(calibration=str(tmp_path / "c.npy"), neuron="sigma-delta", delta_threshold=0.01)
+    bundle = load(CONVERTER.convert(_small_model(), params, tmp_path / "sd", False).path)
+    runner = open_runner(bundle, "snn-fast")
+    assert "synops_per_frame" not in runner.resources()
+    for i in range(3):
+        runner.run([x[i:i + 1]])
+    net = load_network(bundle.path)
+    want = np.mean([fast_sd.run_frames(net, x[i:i + 1])[1].synops.sum() for i in range(3)])
+    res = runner.resources()
+    assert res["synops_per_frame"] == pytest.approx(want) and res["messages_per_frame"] > 0
