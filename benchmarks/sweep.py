@@ -190,6 +190,8 @@ def main() -> None:
                 {"overrides": r["overrides"], "accuracy": r.get("accuracy"),
                  **{f"p50_ms_{n}": p50(runs[n], k) for n in runs},
                  **{f"p50_relative_{n}": p50(runs[n], k, rel) for n in runs},
+                 **{f"error_{n}": runs[n]["records"][k].get("error") for n in runs
+                    if runs[n]["records"][k].get("status") != "ok"},
                  "model_bytes": r.get("model_bytes"), "status": r["status"]}
                 for k, r in parallel["records"].items()
             ],
