@@ -168,7 +168,7 @@ def main() -> None:
             "latency_noise_serial_vs_serial_relative_onnxruntime_points": round(
                 max_drift(one("serial_a", rel), one("serial_b", rel), "onnxruntime"), 4),
             "relative_protocol": "p50_relative = the point's p50 / mean p50 of the reference probe timed right "
-                                 "before and after it (same slot, onnxruntime at the point's threads); drift "
+                                 "before and after it (same slot, the point's own target and options); drift "
                                  "as for the raw figure, on p50_relative",
             "goals": {"drift_relative_max": 0.10, "noise_relative_max": 0.10, "speedup_node_min": 1.3,
                       "speedup_slot_min": 1.5},
