@@ -51,14 +51,14 @@ class BenchConfig:
             raise ValueError(f"rounds must be >= 1, got {self.rounds}")
         if self.spread_threshold_pct <= 0:
             raise ValueError("spread_threshold_pct must be > 0")
-
-    def for_target(self, bench_rounds: int) -> BenchConfig:
-        """This config with ``rounds`` set to a target's ``bench_rounds`` where the caller left it unset."""
-        return self if self.rounds else replace(self, rounds=bench_rounds)
         if self.warmup < 0:
             raise ValueError("warmup must be >= 0")
         if self.min_duration_s < 0:
             raise ValueError("min_duration_s must be >= 0")
+
+    def for_target(self, bench_rounds: int) -> BenchConfig:
+        """This config with ``rounds`` set to a target's ``bench_rounds`` where the caller left it unset."""
+        return self if self.rounds else replace(self, rounds=bench_rounds)
 
 
 @dataclass

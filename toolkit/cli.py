@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--iterations", "-n", type=int, default=1000, help="at least this many timed calls")
             s.add_argument("--warmup", type=int, default=100, help="untimed calls first")
             s.add_argument("--min-duration", type=float, default=1.0, help="and at least this many seconds")
+            s.add_argument("--rounds", type=int, help="timed rounds (default: the target's; 5 on a CPU)")
             s.add_argument("--json", help="write the report (with per-iteration samples) here")
             s.add_argument("--plot", help="write a latency histogram PNG here")
 

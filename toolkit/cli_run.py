@@ -87,7 +87,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from neuroedge.bundle import atomic_write_json
 
     bundle, runner = _open(args)
-    config = BenchConfig(iterations=args.iterations, warmup=args.warmup, min_duration_s=args.min_duration)
+    from neuroedge.registry import get_target
+
+    config = BenchConfig(iterations=args.iterations, warmup=args.warmup, min_duration_s=args.min_duration,
+                         rounds=args.rounds).for_target(get_target(args.target).bench_rounds)
     try:
         inputs = load_inputs(runner, args.data, args.seed)
         report = runner.benchmark(inputs, config)
@@ -97,9 +100,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     data = report.to_json(False)
     batch = int(np.asarray(inputs[0]).shape[0]) if inputs and np.asarray(inputs[0]).ndim else 1
     per_s = data["throughput_per_s"]
+    spread = report.p50_spread_pct
+    rounds = f", p50 spread {spread:.1f}% over {report.rounds} rounds" if spread is not None else ""
     print(f"{args.target}: p50 {stats['p50'] * 1000:.2f} µs  p99 {stats['p99'] * 1000:.2f} µs  "
           f"mean {stats['mean'] * 1000:.2f} µs  ({report.iterations} calls of batch {batch}: "
-          f"{per_s:.0f} batches/s, {per_s * batch:.0f} samples/s)")
+          f"{per_s:.0f} batches/s, {per_s * batch:.0f} samples/s{rounds})")
     if report.iterations < args.iterations:
         why = report.settings.get("iteration_cap_reason", "the target caps the number of calls")
         print(f"note: {report.iterations} timed calls, not the {args.iterations} asked for: {why}")
