@@ -41,29 +41,30 @@ class FaultRates:
     ] = ()  # also reset at these LOAD_CHUNK frames (0-based), deterministically
 
 
+FAULT_KINDS = ("bit_flip", "drop_byte", "drop_frame", "duplicate", "garbage", "reset_mid_load")
+
+
 @dataclass
 class FaultCounts:
+    """Frames seen, and how many faults of each kind (``FAULT_KINDS``, as in ``FaultRates``) were injected."""
+
     frames: int = 0
-    bit_flip: int = 0
-    drop_byte: int = 0
-    drop_frame: int = 0
-    duplicate: int = 0
-    garbage: int = 0
-    reset_mid_load: int = 0
+    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+
+    def add(self, kind: str) -> None:
+        self.by_kind[kind] += 1
+
+    def __getattr__(self, kind: str) -> int:  # counts.drop_frame reads as before
+        if kind in FAULT_KINDS:
+            return self.by_kind[kind]
+        raise AttributeError(kind)
 
     @property
     def injected(self) -> int:
-        return (
-            self.bit_flip
-            + self.drop_byte
-            + self.drop_frame
-            + self.duplicate
-            + self.garbage
-            + self.reset_mid_load
-        )
+        return sum(self.by_kind.values())
 
     def to_json(self) -> dict[str, int]:
-        return {**self.__dict__, "injected": self.injected}
+        return {"frames": self.frames, **self.by_kind, "injected": self.injected}
 
 
 @dataclass
@@ -109,26 +110,26 @@ class FaultProxy:
                     planned = self._chunks_seen in rates.reset_at_chunks
                     self._chunks_seen += 1
                     if planned or r.random() < rates.reset_mid_load:
-                        self.counts.reset_mid_load += 1
+                        self.counts.add("reset_mid_load")
                         self.reset_device()
             if r.random() < rates.drop_frame:
-                self.counts.drop_frame += 1
+                self.counts.add("drop_frame")
                 return []
             data = bytearray(frame)
             if r.random() < rates.bit_flip:
-                self.counts.bit_flip += 1
+                self.counts.add("bit_flip")
                 for _ in range(r.randint(1, 3)):
                     data[r.randrange(len(data))] ^= 1 << r.randrange(8)
             if r.random() < rates.drop_byte and len(data) > 1:
-                self.counts.drop_byte += 1
+                self.counts.add("drop_byte")
                 del data[r.randrange(len(data))]
             if r.random() < rates.garbage:
-                self.counts.garbage += 1
+                self.counts.add("garbage")
                 pos = r.randrange(len(data) + 1)
                 data[pos:pos] = bytes(r.randrange(256) for _ in range(r.randint(1, 8)))
             out = [bytes(data)]
             if r.random() < rates.duplicate:
-                self.counts.duplicate += 1
+                self.counts.add("duplicate")
                 out.append(bytes(data))
             return out
 

@@ -8,25 +8,20 @@ prints; building and running an engine is a separate ``gpu`` test, skipped here 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from examples.gesture_snn.model import INPUT_SHAPE, gesture_cnn
+from neuroedge import pipeline, registry
+from neuroedge.bundle import load
+from neuroedge.trt import build as tb
+from neuroedge.trt import qdq as tq
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
-
-from examples.gesture_snn.model import INPUT_SHAPE, gesture_cnn  # noqa: E402
-from neuroedge import pipeline, registry  # noqa: E402
-from neuroedge.bundle import load  # noqa: E402
-from neuroedge.trt import build as tb  # noqa: E402
-from neuroedge.trt import qdq as tq  # noqa: E402
-
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "gesture_snn"
 
 

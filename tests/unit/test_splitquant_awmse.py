@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from neuroedge.converters.splitquant import SCHEMES, quantize_weights, split_layers  # noqa: E402
-from neuroedge.converters.splitquant.quantize import quant_layers  # noqa: E402
-from neuroedge.converters.splitquant.ranges import (  # noqa: E402
+from neuroedge.converters.splitquant import SCHEMES, quantize_weights, split_layers
+from neuroedge.converters.splitquant.quantize import quant_layers
+from neuroedge.converters.splitquant.ranges import (
     best_ranges,
     fake_quant,
     input_mean_squares,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from neuroedge.bundle import load  # noqa: E402
-from neuroedge.converters.splitquant import CONVERTER, NoQuantisableLayerError  # noqa: E402
-from neuroedge.converters.splitquant.pack import read_packed  # noqa: E402
-from neuroedge.registry import RegistryError, get_converter, parse_params, target_status  # noqa: E402
+from neuroedge.bundle import load
+from neuroedge.converters.splitquant import CONVERTER, NoQuantisableLayerError
+from neuroedge.converters.splitquant.pack import read_packed
+from neuroedge.registry import RegistryError, get_converter, parse_params, target_status
 
 MLP = "examples.digits.models:digits_mlp"
 

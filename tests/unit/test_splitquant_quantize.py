@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from examples.digits.models import digits_cnn, digits_mlp  # noqa: E402
-from examples.models.tiny_transformer import tiny_transformer  # noqa: E402
-from neuroedge.converters.splitquant import (  # noqa: E402
+from examples.digits.models import digits_cnn, digits_mlp
+from examples.models.tiny_transformer import tiny_transformer
+from neuroedge.converters.splitquant import (
     NoQuantisableLayerError,
     SplitQuantWarning,
     quantize_weights,
     split_layers,
 )
-from neuroedge.converters.splitquant.quantize import quant_layers  # noqa: E402
-from neuroedge.data.digits import load_digits_split  # noqa: E402
+from neuroedge.converters.splitquant.quantize import quant_layers
+from neuroedge.data.digits import load_digits_split
 
 
 def _float_reference(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:

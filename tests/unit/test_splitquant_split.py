@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from examples.digits.models import digits_cnn, digits_mlp  # noqa: E402
-from examples.models.tiny_transformer import tiny_transformer  # noqa: E402
-from neuroedge.converters.splitquant import (  # noqa: E402
+from examples.digits.models import digits_cnn, digits_mlp
+from examples.models.tiny_transformer import tiny_transformer
+from neuroedge.converters.splitquant import (
     NoQuantisableLayerError,
     SplitLayer,
     SplitQuantWarning,
     split_layers,
 )
-from neuroedge.converters.splitquant.kmeans import cluster_boundaries, cluster_masks  # noqa: E402
+from neuroedge.converters.splitquant.kmeans import cluster_boundaries, cluster_masks
 
 MODELS = [(digits_mlp, (16, 64)), (tiny_transformer, (16, 64)), (digits_cnn, (16, 1, 8, 8))]
 
