@@ -97,6 +97,9 @@ def snn(d: dict) -> str:
         ("snn_fixed_accuracy_t64", "Loihi fixed-point SNN, T=64", "{:.2f}%"),
         ("loihi1_cores", "Loihi 1 cores (Massa et al.: 37)", "{}"),
         ("loihi2_cores", "Loihi 2 cores", "{}"),
+        ("loihi1_cores_small", "core-budget variant: Loihi 1 cores", "{}"),
+        ("snn_fixed_accuracy_small", "core-budget variant: fixed-point SNN, T=256", "{:.2f}%"),
+        ("dnn_accuracy_small", "core-budget variant: its DNN", "{:.2f}%"),
         ("spike_mismatches", "spike mismatches, snn-fast vs Lava", "{}"),
         ("spikes_compared", "spikes compared", "{:,}"),
         ("fast_vs_lava_speedup", "snn-fast vs Lava, samples/s", "{:.0f}x"),
@@ -122,6 +125,9 @@ def snn(d: dict) -> str:
                        ("nir_sinabs_agreement_own_settings", "NIR in sinabs 3.1.3: agreement, our own settings")):
         if d.get(key):
             rows.append(f"| {label} | " + ", ".join(f"{k} {v:.0f}%" for k, v in d[key].items()) + " |")
+    for u in d.get("partial_updates", []):
+        rows.append(f"\n_Rerun alone (`benchmarks/snn.py --only`): {', '.join(u['keys'])}, commit "
+                    f"`{u['git_commit'][:12]}`, {u['generated_at']}._")
     return "\n".join(rows)
 
 

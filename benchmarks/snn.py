@@ -1,6 +1,6 @@
 """DNN -> SNN benchmark: accuracy vs timesteps, Lava vs snn-fast spike for spike, cores, energy.
 
-    .venv/bin/python benchmarks/snn.py [--lava-samples 3] [--lava-timesteps 64] [--skip-lava]
+    .venv/bin/python benchmarks/snn.py [--lava-samples 3] [--lava-timesteps 64] [--skip-lava] [--only small]
 
 Networks: the gesture CNN on the synthetic DVS gesture set's held-out subjects (when
 ``examples/gesture_snn/train.py`` has cached its weights and frames), and sklearn digits' CNN
@@ -204,8 +204,19 @@ def main() -> None:
     ap.add_argument("--skip-lava", action="store_true")
     ap.add_argument("--sdnn-lava-streams", type=int, default=4)
     ap.add_argument("--sdnn-lava-frames", type=int, default=64)
+    ap.add_argument("--only", choices=["small"], help="recompute these keys only, into the existing snn.json "
+                    "(recorded under partial_updates with their own commit and time)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.only:
+        from benchmarks import snn_sdnn
+
+        gesture = load_gesture()
+        if isinstance(gesture, str):
+            raise SystemExit(gesture)
+        _, _, x_cal, x_te, y_te = gesture
+        say(f"wrote {snn_sdnn.update_keys(snn_sdnn.small_section(x_cal, x_te, y_te, say))}")
+        return
 
     nets: dict[str, Any] = {}
     gesture = load_gesture()
@@ -262,6 +273,11 @@ def main() -> None:
             say(f"Lava vs fast (sigma-delta): {sdnn['sdnn_message_mismatches']} mismatches of "
                 f"{sdnn['sdnn_messages_compared']} non-zero messages")
     nir_keys = snn_sdnn_nir(nets)
+    small: dict[str, Any] = {"loihi1_cores_small": None, "snn_fixed_accuracy_small": None}
+    if main_name == "gesture_cnn":
+        from benchmarks import snn_sdnn
+
+        small = snn_sdnn.small_section(sources[-1][2], sources[-1][3], sources[-1][4], say)
     out = {
         "network": main_name,
         "dnn_accuracy": m["dnn"],
@@ -292,9 +308,7 @@ def main() -> None:
         },
         "gesture_status": "ok" if not isinstance(gesture, str) else gesture,
         **sdnn, **nir_keys,
-        "loihi1_cores_small": None,
-        "snn_fixed_accuracy_small": None,
-        "loihi1_cores_small_status": "not built: the core-budget variant of issue 13 is still open",
+        **small,
     }
     path = write_results("snn", out)
     say(f"wrote {path}")

@@ -176,3 +176,42 @@ def plot_tradeoff(curve: dict[str, Any], rate: dict[int, tuple[float, float]], d
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def small_section(x_cal: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, say: Any) -> dict[str, Any]:
+    """The Loihi 1 core-budget variant (examples/gesture_snn/small.py): chosen on held-out training
+    subjects by its rule, retrained on every training subject; its test accuracy reported once."""
+    from examples.gesture_snn.model import load_trained
+    from examples.gesture_snn.small import CORE_BUDGET, TIMESTEPS, ensure_small, snn_fixed_accuracy
+
+    path, meta = ensure_small(say=say)
+    sel = meta["selection"]
+    model = load_trained(path, sel["variant"])
+    acc, conv = snn_fixed_accuracy(model, x_cal, x_test, y_test, TIMESTEPS)
+    cores = core_report(conv.network)
+    import torch
+
+    with torch.inference_mode():
+        dnn = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean() * 100)
+    say(f"core-budget variant {sel['chosen']}: {cores['loihi1_cores']} Loihi 1 cores, fixed SNN {acc:.2f}% "
+        f"(T={TIMESTEPS}), DNN {dnn:.2f}%")
+    return {"loihi1_cores_small": cores["loihi1_cores"], "snn_fixed_accuracy_small": acc,
+            "loihi1_cores_small_status": "ok",
+            "dnn_accuracy_small": dnn, "loihi2_cores_small": cores["loihi2_cores"],
+            "small_variant": {"name": sel["chosen"], "arguments": sel["variant"], "budget": CORE_BUDGET,
+                              "cores": cores, "rule": sel["rule"], "held_out_users": sel["held_out_users"],
+                              "n_val_frames": sel["n_val_frames"], "validation_original": sel["original"],
+                              "validation_tried": sel["tried"]}}
+
+
+def update_keys(new: dict[str, Any]) -> Path:
+    """Merge ``new`` into the existing snn.json; the file keeps its own stamp for the other keys, and
+    ``partial_updates`` records which keys came from which commit and time."""
+    from neuroedge.results import RESULTS_DIR, stamp, write_results
+
+    path = RESULTS_DIR / "snn.json"
+    old = json.loads(path.read_text())
+    st = stamp({})
+    updates = [u for u in old.get("partial_updates", []) if not set(u["keys"]) <= set(new)]
+    updates.append({"keys": sorted(new), **st})
+    return write_results("snn", {**old, **new, "partial_updates": updates})

@@ -98,18 +98,18 @@ def evaluate(model: nn.Module, fs: FrameSet) -> dict[str, float]:
 
 
 def train(train_set: FrameSet, epochs: int = 24, seed: int = 0, lr: float = 3e-3,
-          on_epoch=None) -> nn.Module:
+          on_epoch=None, factory=gesture_cnn) -> nn.Module:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(train_set, epochs, seed, lr, on_epoch)
+        return _train(train_set, epochs, seed, lr, on_epoch, factory)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(train_set: FrameSet, epochs: int, seed: int, lr: float, on_epoch) -> nn.Module:
+def _train(train_set: FrameSet, epochs: int, seed: int, lr: float, on_epoch, factory=gesture_cnn) -> nn.Module:
     torch.manual_seed(seed)
-    model = gesture_cnn()
+    model = factory()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * ((len(train_set.y) + 63) // 64))
     x, y = torch.from_numpy(train_set.x), torch.from_numpy(train_set.y)
