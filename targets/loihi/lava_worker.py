@@ -31,6 +31,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
@@ -81,6 +82,23 @@ class PyLifSubtractModelBitAcc(AbstractPyLifModelFixed):
         self.v[spike_vector] -= self.effective_vth
 
 
+def synapse(item: dict, arrays: dict, prev_port: Any, prev_shape: tuple, message_bits: int) -> Any:
+    """The layer's Dense or Conv process, fed from ``prev_port`` (flattened or reshaped to fit).
+
+    ``message_bits``: 0 for binary spikes (LIF), 24 for graded sigma-delta messages.
+    """
+    w = arrays[item["weights"]]
+    if item["kind"] == "dense":
+        syn = Dense(weights=w, weight_exp=int(item["weight_exp"]), num_message_bits=message_bits)
+        port = prev_port if len(prev_shape) == 1 else prev_port.flatten()
+    else:
+        syn = Conv(weight=w, input_shape=tuple(item["in_shape"]), padding=tuple(item["padding"]),
+                   stride=tuple(item["stride"]), num_message_bits=message_bits)
+        port = prev_port if prev_shape == tuple(item["in_shape"]) else prev_port.reshape(tuple(item["in_shape"]))
+    port.connect(syn.s_in)
+    return syn
+
+
 def build(job: Path, steps: int, record: list[int], first: np.ndarray):
     doc = json.loads((job / "network.json").read_text())
     with np.load(job / "weights.npz") as z:
@@ -91,16 +109,8 @@ def build(job: Path, steps: int, record: list[int], first: np.ndarray):
     lifs, synapses, sinks = [], [], {}
     n = len(doc["layers"])
     for i, item in enumerate(doc["layers"]):
-        w = arrays[item["weights"]]
         out_shape = tuple(item["out_shape"])
-        if item["kind"] == "dense":
-            syn = Dense(weights=w, weight_exp=int(item["weight_exp"]), num_message_bits=0)
-            port = prev_port if len(prev_shape) == 1 else prev_port.flatten()
-        else:
-            syn = Conv(weight=w, input_shape=tuple(item["in_shape"]), padding=tuple(item["padding"]),
-                       stride=tuple(item["stride"]), num_message_bits=0)
-            port = prev_port if prev_shape == tuple(item["in_shape"]) else prev_port.reshape(tuple(item["in_shape"]))
-        port.connect(syn.s_in)
+        syn = synapse(item, arrays, prev_port, prev_shape, message_bits=0)
         lif_p = item["lif"]
         cls = LIFSubtract if lif_p["reset"] == "subtract" else LIF
         bias = arrays[item["bias_mant"]].reshape(out_shape)
@@ -143,16 +153,8 @@ def build_sd(job: Path, steps: int, first: np.ndarray):
     prev_port, prev_shape = enc.s_out, in_shape
     neurons, synapses = [enc], []
     for i, item in enumerate(doc["layers"]):
-        w = arrays[item["weights"]]
         out_shape = tuple(item["out_shape"])
-        if item["kind"] == "dense":
-            syn = Dense(weights=w, weight_exp=int(item["weight_exp"]), num_message_bits=24)
-            port = prev_port if len(prev_shape) == 1 else prev_port.flatten()
-        else:
-            syn = Conv(weight=w, input_shape=tuple(item["in_shape"]), padding=tuple(item["padding"]),
-                       stride=tuple(item["stride"]), num_message_bits=24)
-            port = prev_port if prev_shape == tuple(item["in_shape"]) else prev_port.reshape(tuple(item["in_shape"]))
-        port.connect(syn.s_in)
+        syn = synapse(item, arrays, prev_port, prev_shape, message_bits=24)
         p = item["sigma_delta"]
         mode = ActivationMode.RELU if p["activation"] == "relu" else ActivationMode.UNIT
         sd = SigmaDelta(shape=out_shape, vth=int(p["vth"]), bias=arrays[item["bias"]].reshape(out_shape),
