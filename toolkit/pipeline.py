@@ -1,30 +1,14 @@
 """Pipelines: a TOML file names a model, evaluation data, converter steps and a target.
 
-Example (examples/digits/pipeline.toml)::
+A complete one is ``examples/digits/pipeline.toml``. The tables and their fields:
 
-    name = "digits-cnn"
-
-    [model]
-    ref = "examples.digits.models:digits_cnn"      # package.module:factory, or a file
-    weights = ".cache/digits/digits_cnn.pt"         # optional state_dict (weights_only=True)
-    prepare = "examples.digits.train:prepare_cnn"   # optional: called first (e.g. trains and caches)
-    input_shape = [1, 1, 8, 8]
-
-    [data]                                          # optional: accuracy on a labelled set
-    ref = "examples.digits.data:test_set"           # returns (x, y); or path = "test.npz" with x, y
-    limit = 500
-
-    [[steps]]
-    converter = "export-onnx"
-    params = { opset = 17 }
-
-    [target]
-    name = "onnxruntime"
-    options = { threads = 1 }
-
-    [bench]
-    iterations = 1000
-    warmup = 100
+* ``[model]``: ``ref`` (``package.module:factory`` or a file), ``weights`` (a state_dict, read
+  weights-only), ``prepare`` (called first, e.g. trains and caches), ``input_shape`` (with the batch
+  dimension); ``weights`` and ``input_shape`` go to a first step whose params take them;
+* ``[data]`` (optional, for accuracy): ``ref`` (returns ``(x, y)``) or ``path`` (an .npz with x and y), ``limit``;
+* ``[[steps]]``: ``converter`` and its ``params``; each step must read what the one before writes;
+* ``[target]``: ``name`` and ``options`` (the target's typed options);
+* ``[bench]``: ``iterations``, ``warmup``, ``min_duration_s``, ``isolation`` (sweeps: node | slot).
 
 Overrides (``--set``, and the sweep's grid keys) address ``target=torch``, ``target.options.threads=2``,
 ``model.weights=...``, ``bench.iterations=200``, or a step by its converter name:

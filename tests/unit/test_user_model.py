@@ -59,38 +59,29 @@ def wine_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"dir": d, "weights": d / "wine.pt", "train": d / "train.npz", "test": d / "test.npz"}
 
 
-def _pipeline(wine_files: dict[str, Path], steps: str, target: str, options: str, limit: int) -> Path:
-    path = wine_files["dir"] / f"{target}.toml"
-    path.write_text(f"""
-name = "wine-{target}"
-[model]
-ref = "tests.unit.test_user_model:wine"
-weights = "{wine_files['weights']}"
-input_shape = [1, 13]
-[data]
-path = "{wine_files['test']}"
-limit = {limit}
-{steps}
-[target]
-name = "{target}"
-options = {{ {options} }}
-[bench]
-iterations = 5
-warmup = 2
-min_duration_s = 0.0
-""")
-    return path
+def _pipeline(wine_files: dict[str, Path], step: dict, target: str, options: dict, limit: int) -> dict:
+    """The pipeline as the TOML loader would return it, checked by the same validation."""
+    from neuroedge.pipeline import validate
+
+    config = {"_path": f"wine-{target}", "name": f"wine-{target}",
+              "model": {"ref": "tests.unit.test_user_model:wine", "weights": str(wine_files["weights"]),
+                        "input_shape": [1, 13]},
+              "data": {"path": str(wine_files["test"]), "limit": limit}, "steps": [step],
+              "target": {"name": target, "options": options},
+              "bench": {"iterations": 5, "warmup": 2, "min_duration_s": 0.0}}
+    validate(config)
+    return config
 
 
-EXPORT = '[[steps]]\nconverter = "export-onnx"'
-SNN = '[[steps]]\nconverter = "to-snn"\nparams = {{ calibration = "{train}", timesteps = 32 }}'
-PIPELINES = {  # target: (steps, options, how many test samples: 0 for all)
-    "onnxruntime": (EXPORT, "", 0),
-    "torch": (EXPORT, "", 0),
-    "jetson": (EXPORT, "", 0),  # a loopback sshd stands in for the board
-    "mcu": ('[[steps]]\nconverter = "mcu"\nparams = {{ calibration = "{train}" }}', 'device = "host://"', 0),
-    "snn-fast": (SNN, "", 0),
-    "loihi-sim": (SNN, "", 12),  # Lava takes ~10 ms a step here
+EXPORT = {"converter": "export-onnx"}
+SNN = {"converter": "to-snn", "params": {"calibration": "TRAIN", "timesteps": 32}}
+PIPELINES = {  # target: (step, options, how many test samples: 0 for all)
+    "onnxruntime": (EXPORT, {}, 0),
+    "torch": (EXPORT, {}, 0),
+    "jetson": (EXPORT, {}, 0),  # a loopback sshd stands in for the board
+    "mcu": ({"converter": "mcu", "params": {"calibration": "TRAIN"}}, {"device": "host://"}, 0),
+    "snn-fast": (SNN, {}, 0),
+    "loihi-sim": (SNN, {}, 12),  # Lava takes ~10 ms a step here
 }
 
 
@@ -101,24 +92,25 @@ def test_compile_accuracy_equals_an_independent_evaluation(wine_files, tmp_path:
     status = registry.target_status(target)
     if status is not True:
         pytest.skip(f"{target} is not available here: {status}")
-    steps, options, limit = PIPELINES[target]
+    step, options, limit = PIPELINES[target]
+    if "params" in step:
+        step = {**step, "params": {**step["params"], "calibration": str(wine_files["train"])}}
     with ExitStack() as stack:
         if target == "jetson":
             from neuroedge.targets.jetson.loopback import loopback_sshd, missing
 
             if missing():
                 pytest.skip(missing())
-            board = {**stack.enter_context(loopback_sshd()), "remote_python": sys.executable,
-                     "backend": "onnxruntime"}
-            options = ", ".join(f'{k} = "{v}"' for k, v in board.items())
-        _check_target(wine_files, tmp_path, target, steps.format(train=wine_files["train"]), options, limit)
+            options = {**stack.enter_context(loopback_sshd()), "remote_python": sys.executable,
+                       "backend": "onnxruntime"}
+        _check_target(wine_files, tmp_path, target, step, options, limit)
 
 
-def _check_target(wine_files: dict[str, Path], tmp_path: Path, target: str, steps: str, options: str,
+def _check_target(wine_files: dict[str, Path], tmp_path: Path, target: str, step: dict, options: dict,
                   limit: int) -> None:
-    from neuroedge.pipeline import compile_pipeline, load_config
+    from neuroedge.pipeline import compile_pipeline
 
-    config = load_config(_pipeline(wine_files, steps, target, options, limit))
+    config = _pipeline(wine_files, step, target, options, limit)
     result = compile_pipeline(config, tmp_path / "out")
     bundle = registry_load(result["bundle"])
     with np.load(wine_files["test"]) as z:
