@@ -1,6 +1,6 @@
 """DNN -> SNN benchmark: accuracy vs timesteps, Lava vs snn-fast spike for spike, cores, energy.
 
-    .venv/bin/python benchmarks/snn.py [--lava-samples 3] [--lava-timesteps 64] [--skip-lava] [--only small]
+    .venv/bin/python benchmarks/snn.py [--lava-samples 3] [--lava-timesteps 64] [--skip-lava] [--only small|sdnn]
 
 Networks: the gesture CNN on the synthetic DVS gesture set's held-out subjects (when
 ``examples/gesture_snn/train.py`` has cached its weights and frames), and sklearn digits' CNN
@@ -204,7 +204,7 @@ def main() -> None:
     ap.add_argument("--skip-lava", action="store_true")
     ap.add_argument("--sdnn-lava-streams", type=int, default=4)
     ap.add_argument("--sdnn-lava-frames", type=int, default=64)
-    ap.add_argument("--only", choices=["small"], help="recompute these keys only, into the existing snn.json "
+    ap.add_argument("--only", choices=["small", "sdnn"], help="recompute these keys only, into the existing snn.json "
                     "(recorded under partial_updates with their own commit and time)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -214,8 +214,14 @@ def main() -> None:
         gesture = load_gesture()
         if isinstance(gesture, str):
             raise SystemExit(gesture)
-        _, _, x_cal, x_te, y_te = gesture
-        say(f"wrote {snn_sdnn.update_keys(snn_sdnn.small_section(x_cal, x_te, y_te, say))}")
+        _, model, x_cal, x_te, y_te = gesture
+        if args.only == "small":
+            new = snn_sdnn.small_section(x_cal, x_te, y_te, say)
+        else:
+            new = snn_sdnn.sdnn_only(convert_model(model, x_cal[:1000]), lambda xx: dnn_predictions(model, xx),
+                                     RESULTS_DIR / "snn_sdnn_tradeoff.png", not args.skip_lava and
+                                     lava_status() is True, args.sdnn_lava_streams, args.sdnn_lava_frames, say)
+        say(f"wrote {snn_sdnn.update_keys(new)}")
         return
 
     nets: dict[str, Any] = {}

@@ -24,6 +24,13 @@ from neuroedge.snn.resources import core_report
 from neuroedge.targets.loihi import fast_sd
 
 GRID = (0.0, 0.0025, 0.005, 0.01, 0.02, 0.04)
+# Fixed-point layouts tried on validation (to_sd_network options; see converters/snn/sigma_delta.py).
+PRECISION = {
+    "shift only": {"dense_exp": False, "exact_pool": False},
+    "dense weight_exp": {"dense_exp": True, "exact_pool": False},
+    "dense weight_exp + exact pools": {"dense_exp": True, "exact_pool": True},
+    "coarse pools (2^-10)": {"dense_exp": True, "exact_pool": False, "pool_frac_bits": 10},
+}
 VAL_TOLERANCE = 0.25  # points below the DNN on validation (half the goal's 0.5)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,10 +64,22 @@ def sdnn_section(conv: Any, dnn_pred_fn: Any, say: Any) -> dict[str, Any]:
     """Threshold choice on validation, test accuracy and operations, and the test curve for the plot."""
     splits = gesture_splits()
     xv, yv, rv = splits["val"]
-    dnn_val = float((dnn_pred_fn(xv) == yv).mean() * 100)
+    dnn_pred_val = dnn_pred_fn(xv)
+    dnn_val = float((dnn_pred_val == yv).mean() * 100)
+    # 1) the fixed-point layout: the highest agreement with the DNN's class on validation at threshold 0
+    #    (fidelity; the first listed wins a tie)
+    agree = {}
+    for name, opts in PRECISION.items():
+        s = _score(to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, 0.0, **opts), xv, yv, rv)
+        agree[name] = {"dnn_agreement": float((s["pred"] == dnn_pred_val).mean() * 100),
+                       "accuracy": s["accuracy"], "state_overflows": s["state_overflows"]}
+        say(f"sigma-delta validation, layout {name!r}: {agree[name]}")
+    layout = max(PRECISION, key=lambda n: (agree[n]["state_overflows"] == 0, agree[n]["dnn_agreement"]))
+    opts = PRECISION[layout]
+    # 2) the threshold
     val = {}
     for th in GRID:
-        net = to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, th)
+        net = to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, th, **opts)
         val[th] = _score(net, xv, yv, rv)["accuracy"]
         say(f"sigma-delta validation: threshold {th}: {val[th]:.2f}% (DNN {dnn_val:.2f}%)")
     ok = [th for th in GRID if val[th] >= dnn_val - VAL_TOLERANCE]
@@ -68,19 +87,23 @@ def sdnn_section(conv: Any, dnn_pred_fn: Any, say: Any) -> dict[str, Any]:
     xt, yt, rt = splits["test"]
     curve = {}
     for th in GRID:
-        net = to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, th)
+        net = to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, th, **opts)
         t0 = time.perf_counter()
         s = _score(net, xt, yt, rt)
         s["fast_s"] = time.perf_counter() - t0
         curve[th] = s
     best = curve[chosen]
-    net = to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, chosen)
+    net = to_sd_network(conv.float_layers, conv.input_shape, conv.input_scale, chosen, **opts)
     cores = core_report(net)
     return {
         "sdnn_delta_threshold": chosen,
         "sdnn_chosen_by": f"largest of {list(GRID)} within {VAL_TOLERANCE} points of the DNN on "
                           f"{len(yv)} validation frames (training frames outside the calibration sample)",
-        "sdnn_validation": {"dnn_accuracy": dnn_val, "accuracy_by_threshold": {str(k): v for k, v in val.items()}},
+        "sdnn_validation": {"dnn_accuracy": dnn_val, "accuracy_by_threshold": {str(k): v for k, v in val.items()},
+                            "layouts_at_threshold_0": agree},
+        "sdnn_layout": layout, "sdnn_layout_options": opts,
+        "sdnn_layout_chosen_by": "highest agreement with the DNN's class on the validation frames at threshold 0 "
+                                 "(no state overflow), then the threshold rule",
         "sdnn_accuracy": best["accuracy"],
         "sdnn_synops_per_frame": best["synops_per_frame"],
         "sdnn_messages_per_frame": best["messages_per_frame"],
@@ -215,3 +238,24 @@ def update_keys(new: dict[str, Any]) -> Path:
     updates = [u for u in old.get("partial_updates", []) if not set(u["keys"]) <= set(new)]
     updates.append({"keys": sorted(new), **st})
     return write_results("snn", {**old, **new, "partial_updates": updates})
+
+
+def sdnn_only(conv: Any, dnn_pred_fn: Any, plot: Path, lava: bool, streams: int, frames: int,
+              say: Any) -> dict[str, Any]:
+    """The sigma-delta keys alone (``snn.py --only sdnn``); the rate-coded points of the plot are the
+    existing snn.json's (the rate-coded network does not change with the sigma-delta layout)."""
+    from neuroedge.results import RESULTS_DIR
+
+    old = json.loads((RESULTS_DIR / "snn.json").read_text())
+    out = sdnn_section(conv, dnn_pred_fn, say)
+    net, (xt, rt) = out.pop("_net"), out.pop("_test")
+    say(f"sigma-delta: {out['sdnn_accuracy']:.2f}% at threshold {out['sdnn_delta_threshold']} "
+        f"({out['sdnn_layout']}), {out['sdnn_synops_per_frame']:.0f} synops/frame")
+    rate = {int(t): tuple(v) for t, v in old["rate_coded_synops_accuracy"].items()}
+    out["rate_coded_synops_accuracy"] = old["rate_coded_synops_accuracy"]
+    plot_tradeoff(out["sdnn_test_curve"], rate, old["dnn_accuracy"], plot)
+    if lava:
+        out.update(sdnn_lava(net, xt, rt, streams, frames, say))
+        say(f"Lava vs fast (sigma-delta): {out['sdnn_message_mismatches']} mismatches of "
+            f"{out['sdnn_messages_compared']} non-zero messages")
+    return out

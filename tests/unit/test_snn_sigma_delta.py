@@ -127,3 +127,28 @@ def test_runner_resources_average_every_run(tmp_path: Path) -> None:
     want = np.mean([fast_sd.run_frames(net, x[i:i + 1])[1].synops.sum() for i in range(3)])
     res = runner.resources()
     assert res["synops_per_frame"] == pytest.approx(want) and res["messages_per_frame"] > 0
+
+
+def test_capped_shift_keeps_weight_bits_in_dense_and_pools_exact() -> None:
+    """A Dense layer whose state_exp is capped at 7 keeps 8-bit weights with a negative weight_exp (the
+    same effective weights as the coarse layout); a one-weight (AvgPool) layer is scaled to be exact."""
+    from neuroedge.converters.snn.layers import FloatLayer
+    from neuroedge.converters.snn.sigma_delta import quantise_sd
+
+    rng = np.random.default_rng(0)
+    wf = rng.normal(0, 0.03, (8, 64))
+    dense = FloatLayer("d", "dense", wf, np.zeros(8), 1.0, (64,))
+    u = 2.0 ** -13
+    w0, n0, unit0, e0 = quantise_sd(dense, u, 0.0, False, dense_exp=False)
+    w1, n1, unit1, e1 = quantise_sd(dense, u, 0.0, False, dense_exp=True)
+    assert n0.state_exp == n1.state_exp == 7 and unit0 == unit1 and e0 == 0 and e1 < 0
+    assert np.abs(w1).max() > 127 > 4 * np.abs(w0).max() and np.all(w1 % 2 == 0)
+    sigma_unit = unit1 / 2.0 ** n1.state_exp
+    err = lambda w, e: np.abs(w * 2.0 ** e * sigma_unit / u - wf).max()  # noqa: E731
+    assert err(w1, e1) < err(w0, e0) / 4
+    pool_w = np.zeros((2, 2, 2, 2))
+    pool_w[0, 0], pool_w[1, 1] = 0.2737, 0.2737
+    pool = FloatLayer("p", "conv", pool_w, np.zeros(2), 1.0, (2, 4, 4), stride=(2, 2))
+    wp, npool, unitp, _ = quantise_sd(pool, u, 0.0, False)
+    assert len(np.unique(wp[wp != 0])) == 1
+    assert wp.max() * unitp / 2.0 ** npool.state_exp == pytest.approx(0.2737 * u, rel=1e-12)
