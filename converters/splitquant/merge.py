@@ -23,7 +23,6 @@ runs at float speed and costs float bytes at run time; the stored (codebook) byt
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,13 @@ import torch
 from torch import nn
 
 from neuroedge.converters.splitquant.layers import get_module, set_module
-from neuroedge.converters.splitquant.pack import pack_codes, unpack_codes
+from neuroedge.converters.splitquant.pack import (  # noqa: F401 - the codebook form is stored by pack
+    codebook,
+    codebook_arrays,
+    from_codebook,
+    levels_per_channel,
+    read_codebooks,
+)
 from neuroedge.converters.splitquant.split import SplitLayer
 
 FLOAT_OF = {"QuantLinear": nn.Linear, "QuantConv1d": nn.Conv1d, "QuantConv2d": nn.Conv2d}
@@ -86,50 +91,6 @@ def merge_split(qmodel: nn.Module) -> tuple[nn.Module, dict[str, torch.Tensor]]:
             return layer, weights
         set_module(merged, name, layer)
     return merged, weights
-
-
-def levels_per_channel(weight: np.ndarray) -> np.ndarray:
-    """The number of distinct values in each output channel (row) of a weight."""
-    rows = np.asarray(weight).reshape(weight.shape[0], -1)
-    return np.array([np.unique(r).size for r in rows], dtype=np.int64)
-
-
-def codebook(weight: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel codebook arrays for one weight (see the module docstring), lossless."""
-    w = np.asarray(weight, dtype=np.float32)
-    rows = w.reshape(w.shape[0], -1)
-    tables = [np.unique(r) for r in rows]
-    k = max(t.size for t in tables)
-    bits = max(1, math.ceil(math.log2(k)))
-    table = np.stack([np.pad(t, (0, k - t.size), mode="edge") for t in tables]).astype(np.float32)
-    idx = np.stack([np.searchsorted(t, r) for t, r in zip(tables, rows, strict=True)])
-    return {"codebook": table, "indices": pack_codes(idx, bits), "shape": np.asarray(w.shape, dtype=np.int64),
-            "index_bits": np.asarray(bits, dtype=np.int64)}
-
-
-def from_codebook(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """The weight back from ``codebook(weight)``: ``codebook[c, indices[c, j]]``."""
-    shape = tuple(int(d) for d in arrays["shape"])
-    table = np.asarray(arrays["codebook"])
-    idx = unpack_codes(arrays["indices"], int(arrays["index_bits"]), int(np.prod(shape)), signed=False)
-    idx = idx.reshape(shape[0], -1)
-    return np.take_along_axis(table, idx, axis=1).reshape(shape).astype(np.float32)
-
-
-def codebook_arrays(weights: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """``weights.packed.npz`` entries (``L.weight.codebook`` ...) for merged layers ``{name: weight}``."""
-    out: dict[str, np.ndarray] = {}
-    for name, w in weights.items():
-        for key, value in codebook(w.detach().cpu().numpy()).items():
-            out[f"{name}.weight.{key}"] = value
-    return out
-
-
-def read_codebooks(z: Any) -> dict[str, np.ndarray]:
-    """``{layer name: float weight}`` for every codebook layer in an opened ``.npz``."""
-    names = sorted({k[: -len(".weight.codebook")] for k in z.files if k.endswith(".weight.codebook")})
-    return {n: from_codebook({k: z[f"{n}.weight.{k}"] for k in ("codebook", "indices", "shape", "index_bits")})
-            for n in names}
 
 
 def byte_report(weights: dict[str, torch.Tensor]) -> dict[str, Any]:
