@@ -13,14 +13,19 @@ RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
 
 def git_commit() -> str:
-    """The HEAD commit (with ``-dirty`` when the tree has changes), or ``unknown`` outside git."""
+    """The HEAD commit (with ``-dirty`` when tracked code has changes), or ``unknown`` outside git.
+
+    Changes under ``benchmarks/results/`` alone do not count: one benchmark's fresh JSON must not mark
+    the next benchmark of the same ``make bench`` run as made by uncommitted code.
+    """
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results"],
+            cwd=root, capture_output=True, text=True,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
