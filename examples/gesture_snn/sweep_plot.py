@@ -30,7 +30,9 @@ def read_points(folder: Path) -> list[dict[str, Any]]:
         if r.get("status") != "ok" or synops is None or r.get("accuracy") is None:
             continue
         kind = "sigma-delta" if "synops_per_frame" in res else "rate"
-        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in r.get("overrides", {}).items())
+        short = {"timesteps": "T=", "delta_threshold": ""}  # the plot's labels stay short
+        label = ", ".join(f"{short.get(k.split('.')[-1], k.split('.')[-1] + '=')}{v}"
+                          for k, v in r.get("overrides", {}).items())
         out.append({"label": label, "accuracy": float(r["accuracy"]), "synops": float(synops), "kind": kind})
     return out
 
@@ -42,7 +44,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    styles = {"sigma-delta": ("o-", "sigma-delta (graded), per frame, cold"),
+    styles = {"sigma-delta": ("o-", "sigma-delta (graded), per frame, cold; label: delta threshold"),
               "rate": ("s--", "rate-coded LIF, per sample")}
     for kind, (fmt, name) in styles.items():
         pts = sorted((p for p in points if p["kind"] == kind), key=lambda p: p["synops"])
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     plot(points, args.output)
     for p in sorted(points, key=lambda p: (p["kind"], p["synops"])):
-        print(f"{p['kind']:12s} {p['label']:40s} {p['accuracy']:6.2f}%  {p['synops']:>14,.0f} synops")
+        print(f"{p['kind']:12s} {p['label']:12s} {p['accuracy']:6.2f}%  {p['synops']:>14,.0f} synops")
     print(f"plot: {args.output}")
 
 
