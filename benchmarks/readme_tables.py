@@ -126,8 +126,11 @@ def snn(d: dict) -> str:
         if d.get(key):
             rows.append(f"| {label} | " + ", ".join(f"{k} {v:.0f}%" for k, v in d[key].items()) + " |")
     for u in d.get("partial_updates", []):
-        rows.append(f"\n_Rerun alone (`benchmarks/snn.py --only`): {', '.join(u['keys'])}, commit "
-                    f"`{u['git_commit'][:12]}`, {u['generated_at']}._")
+        what = ("the sigma-delta rows (`--only sdnn`)" if any(k.startswith("sdnn") for k in u["keys"])
+                else "the core-budget rows (`--only small`)" if "loihi1_cores_small" in u["keys"]
+                else ", ".join(u["keys"]))
+        rows.append(f"\n_Rerun alone with `benchmarks/snn.py`: {what}, commit `{u['git_commit'][:12]}`, "
+                    f"{u['generated_at']}._")
     return "\n".join(rows)
 
 

@@ -30,7 +30,7 @@ from examples.gesture_snn.model import load_trained  # noqa: E402
 from examples.gesture_snn.train import CALIBRATION, ensure_trained  # noqa: E402
 from examples.snn_showcase import run_showcase  # noqa: E402
 
-SD_THRESHOLD = 0.005  # chosen on validation frames by benchmarks/snn.py, as in pipeline_sdnn.toml
+SD_THRESHOLD = 0.01  # chosen on validation frames by benchmarks/snn.py, as in pipeline_sdnn.toml
 PAPER_CORES = 37  # Massa et al. 2020, their gesture CNN on Loihi (89.64% at 256 timesteps)
 
 
