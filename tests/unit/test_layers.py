@@ -16,8 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 ROOTS = {"toolkit": "neuroedge", "converters": "neuroedge.converters", "targets": "neuroedge.targets",
          "firmware_bridge": "neuroedge.firmware_bridge"}
-# What examples/ may offer to tests and benchmarks: example models, their data and their training.
-EXAMPLE_MODULES = ("models", "data", "train", "model", "demo")
+# What examples/ may offer to tests and benchmarks: example models (and model variants), their data and training.
+EXAMPLE_MODULES = ("models", "data", "train", "model", "demo", "small")  # small: a model variant and its training
 
 
 def _modules() -> dict[str, Path]:
