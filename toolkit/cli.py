@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             s.add_argument("--save", help="write the outputs to this .npz")
         else:
-            s.add_argument("--iterations", "-n", type=int, default=1000, help="at least this many timed calls")
+            s.add_argument("--iterations", "-n", type=int, default=1000, help="at least this many timed calls per round")
             s.add_argument("--warmup", type=int, default=100, help="untimed calls first")
             s.add_argument("--min-duration", type=float, default=1.0, help="and at least this many seconds")
             s.add_argument("--rounds", type=int, help="timed rounds (default: the target's; 5 on a CPU)")

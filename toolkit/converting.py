@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import time
@@ -198,7 +197,3 @@ def chain_formats(steps: list[Converter], first_source: str = "model") -> list[s
         current = conv.writes
         out.append("/".join(current))
     return out
-
-
-def declared_fields(params_type: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(params_type)}
