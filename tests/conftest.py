@@ -32,3 +32,17 @@ def digits_files(folder: Path, images: bool = False) -> tuple[str, str]:
 
     cal, check = save_split(folder, images)
     return str(cal), str(check)
+
+
+def small_snn_model():
+    """A seeded conv -> pool -> strided conv -> dense ReLU network, (2, 6, 6) in, 3 out: the SNN tests'
+    small network for both neuron kinds, in both simulators."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(3)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 12), nn.ReLU(), nn.Linear(12, 3),
+    ).eval()

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from neuroedge.converters.snn import convert_model
 from neuroedge.snn import encoding
 from neuroedge.targets.loihi import fast
 from neuroedge.targets.loihi import lava as lava_host
 from neuroedge.targets.loihi.lava import LavaError, lava_status, run_lava
+from tests.conftest import small_snn_model
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow]
 
@@ -28,17 +27,8 @@ def _require_lava() -> None:
         pytest.skip(str(status))
 
 
-def _small_model() -> nn.Module:
-    torch.manual_seed(3)
-    return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-        nn.Linear(6 * 2 * 2, 12), nn.ReLU(), nn.Linear(12, 3),
-    ).eval()
-
-
 def _small_net(reset: str):
-    model = _small_model()
+    model = small_snn_model()
     rng = np.random.default_rng(0)
     x = rng.random((40, 2, 6, 6)).astype(np.float32)
     conv = convert_model(model, x, reset=reset)
@@ -111,7 +101,7 @@ def test_loihi_sim_runner_gives_snn_fast_scores(tmp_path: Path) -> None:
 
     _, x = _small_net("subtract")
     np.save(tmp_path / "calib.npy", x)
-    bundle = CONVERTER.convert(_small_model(), SNNParams(calibration=str(tmp_path / "calib.npy")), tmp_path / "b", False)
+    bundle = CONVERTER.convert(small_snn_model(), SNNParams(calibration=str(tmp_path / "calib.npy")), tmp_path / "b", False)
     lava_runner = open_runner(bundle, "loihi-sim", {"timesteps": 12})
     fast_runner = open_runner(bundle, "snn-fast", {"timesteps": 12})
     (got,) = lava_runner.run([x[:2]])

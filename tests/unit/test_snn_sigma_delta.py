@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from neuroedge.converters.snn import convert_model
 from neuroedge.converters.snn.normalize import ann_forward
@@ -23,6 +22,7 @@ from neuroedge.snn.network import (
 )
 from neuroedge.snn.sigma_delta import InputDelta, SigmaDeltaParams
 from neuroedge.targets.loihi import fast, fast_sd
+from tests.conftest import small_snn_model
 
 
 def test_dense_rejects_odd_weights_of_both_signs() -> None:
@@ -75,19 +75,10 @@ def test_sigma_delta_arithmetic_by_hand() -> None:
     assert res.rasters[0][0, :, 0].tolist() == [5, 0, 50, -25, -32, 0]
 
 
-def _small_model() -> nn.Module:
-    torch.manual_seed(3)
-    return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-        nn.Linear(6 * 2 * 2, 12), nn.ReLU(), nn.Linear(12, 3),
-    ).eval()
-
-
 def test_sigma_delta_conversion_tracks_the_dnn(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.random((40, 2, 6, 6)).astype(np.float32)
-    conv = convert_model(_small_model(), x, neuron="sigma-delta", delta_threshold=0.0)
+    conv = convert_model(small_snn_model(), x, neuron="sigma-delta", delta_threshold=0.0)
     net = conv.network
     save_network(net, tmp_path)
     net2 = load_network(tmp_path)
@@ -101,10 +92,10 @@ def test_sigma_delta_conversion_tracks_the_dnn(tmp_path: Path) -> None:
         got = xyc_to_chw_flat(cum[np.arange(10) + li + 1] * units[li], fl.out_shape)
         assert np.abs(got - ref[li]).max() < 0.1 * max(1.0, np.abs(ref[li]).max()), fl.name
     scores, _ = fast_sd.run_frames(net2, x[:10])
-    dnn = _small_model()(torch.from_numpy(x[:10])).argmax(1).numpy()
+    dnn = small_snn_model()(torch.from_numpy(x[:10])).argmax(1).numpy()
     assert (scores.argmax(1) == dnn).mean() >= 0.9
     # a threshold sends fewer messages
-    sparse = convert_model(_small_model(), x, neuron="sigma-delta", delta_threshold=0.1).network
+    sparse = convert_model(small_snn_model(), x, neuron="sigma-delta", delta_threshold=0.1).network
     _, res2 = fast_sd.run_frames(sparse, x[:10])
     assert sum(v.sum() for v in res2.messages.values()) < sum(v.sum() for v in res.messages.values())
 
@@ -118,7 +109,7 @@ def test_runner_resources_average_every_run(tmp_path: Path) -> None:
     x = np.random.default_rng(1).random((20, 2, 6, 6)).astype(np.float32)
     np.save(tmp_path / "c.npy", x)
     params = SNNParams(calibration=str(tmp_path / "c.npy"), neuron="sigma-delta", delta_threshold=0.01)
-    bundle = load(CONVERTER.convert(_small_model(), params, tmp_path / "sd", False).path)
+    bundle = load(CONVERTER.convert(small_snn_model(), params, tmp_path / "sd", False).path)
     runner = open_runner(bundle, "snn-fast")
     assert "synops_per_frame" not in runner.resources()
     for i in range(3):
