@@ -76,6 +76,22 @@ def test_a_bank_of_one_is_the_single_filter() -> None:
     np.testing.assert_allclose(a, b, atol=1e-12)
 
 
+def test_the_gate_picks_a_member_and_switches_on_carried_motion() -> None:
+    bounded, loose = [(1.0, 0.3)], [(30.0, 30.0)]
+
+    def scan(seq, hyps, gate_z=2.0):  # noqa: ANN001, ANN202
+        cp = core_params(hyps, 10.0, 0.02, fixed_sigma_a=1.0, gate_z=gate_z)
+        return core_scan(seq.acc, seq.gyr, np.ones(len(seq)), seq.rate_hz, cp)
+
+    seq = generate(11, ImuConfig(family="random_walk", duration_s=30.0, rate_hz=100.0))
+    np.testing.assert_allclose(scan(seq, bounded + loose, 1e12), scan(seq, bounded), atol=1e-12)  # never opens
+    np.testing.assert_allclose(scan(seq, bounded + loose, 1e-12)[1:], scan(seq, loose)[1:], atol=1e-9)  # always
+    for family, member in (("random_walk", loose), ("handheld", bounded)):  # carried: loose; in place: bounded
+        seq = generate(11, ImuConfig(family=family, duration_s=30.0, rate_hz=100.0))
+        gated, want = scan(seq, bounded + loose)[-500:], scan(seq, member)[-500:]
+        assert quat.tilt_error_deg(gated, want).mean() < 0.05
+
+
 def test_onnx_network_step_with_declared_state(tmp_path: Path) -> None:
     from neuroedge.imu.export import example_inputs, export_bundle
 
@@ -107,7 +123,8 @@ def test_tiny_training_runs_and_caches(tmp_path: Path, monkeypatch: pytest.Monke
     cfg = TrainConfig(families=("handheld", "vehicle"), steps=3, batch=2, duration_s=4.0, chunk=200,
                       rates_hz=(100.0, 100.0), select_every=2, n_val=1, val_duration_s=8.0, c_grid=(1.0,),
                       floor_grid=(0.1,), tau_grid=(0.6,), sigma_grid=(1.0,), slow_tau_grid=(30.0,),
-                      slow_c_grid=(3.0,), forget_grid=(3.0,))
+                      slow_c_grid=(3.0,), gate_s_grid=(3.0,), gate_z_grid=(2.0,),
+                      core_n_val=1, core_val_s=8.0)
     model, core_only, meta = load_or_train(cfg, cache_dir=tmp_path)
     assert [c["step"] for c in meta["validation_curve"]][:2] == [0, 2]
     assert meta["core"]["val_tilt_deg"] <= meta["core"]["single_hypothesis_val_tilt_deg"]
@@ -120,7 +137,7 @@ def test_tiny_training_runs_and_caches(tmp_path: Path, monkeypatch: pytest.Monke
         raise AssertionError("the network was retrained for a change to the core's settings only")
 
     monkeypatch.setattr(learn, "train_network", no_training)
-    other = replace(cfg, forget_grid=(10.0,))  # a core setting: the core is chosen again, the network reused
+    other = replace(cfg, gate_s_grid=(10.0,))  # a core setting: the core is chosen again, the network reused
     model3, _, meta3 = load_or_train(other, cache_dir=tmp_path)
     assert meta3["key"] != meta["key"] and meta3["net_key"] == meta["net_key"]
     np.testing.assert_array_equal(model3.weights, model.weights)

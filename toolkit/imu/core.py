@@ -14,18 +14,27 @@ velocity noise follows the network: ``σ_v = c · σ_a + floor``; gyro noise, bi
 spread are datasheet figures.
 
 **The bank** (why: the single core assumed a bounded velocity, ``τ`` ≈ 0.3 s, and lost to tuned filters
-where the velocity random-walks or a vehicle accelerates for seconds): ``n`` such filters run side by
-side, each with its own ``(c_h, τ_h)``: from "moved around in place" (short ``τ``) to "carried at a
-changing speed" (long ``τ``). Each scores its own innovations ``e ~ N(0, S)`` with an exponentially
-forgotten log-likelihood ``ℓ_h ← λ ℓ_h - ½(eᵀS⁻¹e + log det S)``, ``λ = e^(-dt/T)``, and the output is
-the attitude of the bank weighted by ``softmax(ℓ)`` (sign-aligned, normalised): the data decides which
-physics holds now. All settings are chosen on validation data (``neuroedge.imu.train``).
+where the velocity random-walks or a vehicle accelerates for seconds): two such filters run side by side,
+a bounded one ``(c_0, τ_0)`` ("moved around in place") and a loose one ``(c_1, τ_1)`` (long ``τ``,
+"carried at a changing speed"). A **consistency gate** decides between them: under its own model the
+bounded member's velocity estimate has ``E|v̂|² <= 2 σ_v²``, so ``z = |v̂|² / (2 σ_v²)`` averaged over
+``T`` s (``z̄ ← λ z̄ + (1-λ) z``, ``λ = e^(-dt/T)``) stays at or below 1 while that physics holds, and grows
+(to 10-40 on validation) when the device is really carried (random-walk velocity, a vehicle): the
+velocity is then bigger than the bounded model allows. The output is the two attitudes blended
+(sign-aligned, normalised) with the loose member's weight ``w = 1 / (1 + (z_0 / z̄)^8)``: a steep but
+continuous switch at ``z̄ = z_0``. The members never exchange state, so a wrong gate costs no more than
+the member it picks. Weighting by the likelihood of each member's innovations was tried first and
+dropped: at the sample rate the member that pulls a smooth velocity back least always predicts the next
+sample best, so it picked the longest ``τ`` everywhere (``neuroedge.imu.train``). All settings are
+chosen on validation data (``neuroedge.imu.train``).
 
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
-* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a,
-  c_0, τ_0, c_1, τ_1, ...]`` (rad, s, m/s units; ``fixed_σ_a >= 0`` bypasses the network: the ablation);
-* ``cs`` (core state) ``[n, 112]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100), ℓ (1)``.
+* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
+  c_0, τ_0, c_1, τ_1]`` (rad, s, m/s units; ``n`` is 1 or 2; ``fixed_σ_a >= 0`` bypasses the network: the
+  ablation);
+* ``cs`` (core state) ``[n, 112]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
+  gate's ``z̄`` (1, used in row 0).
 """
 
 from __future__ import annotations
@@ -38,15 +47,19 @@ from numba import njit
 N_ERR = 10
 STRIDE = 112
 P0 = 11  # offset of P in a hypothesis' state
-CP_HEAD = 8  # parameters before the per-hypothesis (c, τ) pairs
+CP_HEAD = 9  # parameters before the per-hypothesis (c, τ) pairs
+GATE_POWER = 8.0  # steepness of the gate in log z̄
 
 
-def core_params(hypotheses: list[tuple[float, float]], forget_s: float, floor: float,
+def core_params(hypotheses: list[tuple[float, float]], gate_s: float, floor: float,
                 sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
-                fixed_sigma_a: float = -1.0) -> np.ndarray:
-    """``cp`` from readable settings: ``hypotheses = [(c, τ), ...]``; sensor figures in °/s units."""
+                fixed_sigma_a: float = -1.0, gate_z: float = 2.0) -> np.ndarray:
+    """``cp`` from readable settings: ``hypotheses = [(c, τ)]`` (bounded) or ``[(c_0, τ_0), (c_1, τ_1)]``
+    (bounded, loose; gated over ``gate_s`` seconds at ``z̄ = gate_z``); sensor figures in °/s units."""
+    if not 1 <= len(hypotheses) <= 2:
+        raise ValueError(f"the core takes one or two hypotheses, not {len(hypotheses)}")
     gn, bw, bi = (math.radians(x) for x in sensor_dps)
-    head = [len(hypotheses), forget_s, floor, gn, bw, bi, acc_var, fixed_sigma_a]
+    head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z]
     return np.array(head + [x for h in hypotheses for x in h], dtype=np.float64)
 
 
@@ -87,7 +100,7 @@ def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
 
 @njit(cache=True)
 def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, tau: float, dt: float,
-              cp: np.ndarray, lam: float) -> None:
+              cp: np.ndarray) -> None:
     """One predict + update of one hypothesis, in place."""
     q = _qmul(st[0:4], _exp((gyr[0] - st[4]) * dt, (gyr[1] - st[5]) * dt, (gyr[2] - st[6]) * dt))
     q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
@@ -129,7 +142,6 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
     det = s00 * s11 - s01 * s10
     i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det
     e0, e1 = u0 - v0, u1 - v1
-    st[111] = lam * st[111] - 0.5 * (e0 * (i00 * e0 + i01 * e1) + e1 * (i10 * e0 + i11 * e1) + math.log(det))
     gain = np.empty((N_ERR, 2))
     for k in range(N_ERR):
         gain[k, 0] = pht[k, 0] * i00 + pht[k, 1] * i10
@@ -151,22 +163,25 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
 @njit(cache=True)
 def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, dt: float, cp: np.ndarray,
               q_out: np.ndarray) -> None:
-    """Every hypothesis one step, then the likelihood-weighted attitude into ``q_out``."""
+    """Every hypothesis one step, then the gated attitude into ``q_out``."""
     n = cs.shape[0]
-    lam = math.exp(-dt / cp[1])
     if cp[7] >= 0.0:
         sigma_a = cp[7]
     for h in range(n):
         c, tau = cp[CP_HEAD + 2 * h], cp[CP_HEAD + 2 * h + 1]
-        _hyp_step(cs[h], acc, gyr, c * sigma_a + cp[2], tau, dt, cp, lam)
-    best = cs[0, 111]
-    for h in range(1, n):
-        best = max(best, cs[h, 111])
-    q_out[:] = 0.0
-    for h in range(n):
-        wgt = math.exp(cs[h, 111] - best)
-        sgn = 1.0 if cs[h, 0:4] @ cs[0, 0:4] >= 0 else -1.0
-        q_out += wgt * sgn * cs[h, 0:4]
+        _hyp_step(cs[h], acc, gyr, c * sigma_a + cp[2], tau, dt, cp)
+    if n == 1:
+        q_out[:] = cs[0, 0:4]
+        return
+    sv = cp[CP_HEAD] * sigma_a + cp[2]  # the bounded member's σ_v
+    z = (cs[0, 9] ** 2 + cs[0, 10] ** 2) / (2.0 * sv * sv)
+    lam = math.exp(-dt / cp[1])
+    cs[0, 111] = lam * cs[0, 111] + (1.0 - lam) * z
+    zbar = cs[0, 111]
+    w = 0.0 if zbar <= 0.0 else 1.0 / (1.0 + (cp[8] / zbar) ** GATE_POWER)
+    sgn = 1.0 if cs[1, 0:4] @ cs[0, 0:4] >= 0 else -1.0
+    for k in range(4):
+        q_out[k] = (1.0 - w) * cs[0, k] + w * sgn * cs[1, k]
     q_out /= math.sqrt(q_out[0] ** 2 + q_out[1] ** 2 + q_out[2] ** 2 + q_out[3] ** 2)
 
 
