@@ -155,18 +155,35 @@ def _session(path: Path, threads: int = 1):
     return ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
 
 
+def _timed(calls: dict, rounds: int, iterations: int) -> dict:
+    """One interleaved run (``compare_interleaved``): per round, each variant in turn, short rounds."""
+    from neuroedge.bench import BenchConfig, time_callable
+
+    cfg = BenchConfig(iterations=iterations, warmup=50, min_duration_s=0.0, rounds=1, progress=False, warn=False)
+    return compare_interleaved({k: (lambda f=f: time_callable(f, cfg)) for k, f in calls.items()}, rounds)
+
+
+def paired_ratio(a, b) -> tuple[float, list[float]]:
+    """``a`` / ``b`` from one interleaved run: the median over rounds of the ratio of the round p50s.
+
+    Each round times ``a`` and ``b`` back to back, so a slow spell of the shared machine lands on both
+    halves of a pair; the median over pairs then ignores a spell that caught one variant alone.
+    """
+    ratios = [x / y for x, y in zip(a.p50_per_round_ms, b.p50_per_round_ms, strict=True)]
+    return float(np.median(ratios)), ratios
+
+
 def deployment(name: str, r: dict, qname: str, rounds: int, iterations: int) -> None:
     """INT2 deployed three ways in onnxruntime (1 thread, IO binding, as the target runs them), timed in
     one interleaved run: split and merged (one float layer per original layer), and plain INT2 QCDQ.
-    Also the merged model's agreement with the three-part one, its levels and its bytes."""
-    from neuroedge.bench import BenchConfig, time_callable
+    A second, independent interleaved run of the same sessions gives the run-to-run noise of the
+    merged/plain ratio. Also the merged model's agreement with the three-part one, its levels and bytes."""
     from neuroedge.targets.onnxruntime import bind_for_benchmark
 
     model, split, calib, data = r.pop("_ctx")
     plain_q, split_q = _quantise(model, split, 2, qname, calib)
     merged, weights = merge_split(split_q)
     x_te = data["test"][0]
-    cfg = BenchConfig(iterations=iterations, warmup=100, min_duration_s=0.0, rounds=1, progress=False, warn=False)
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         calls, sessions = {}, {}
@@ -177,14 +194,23 @@ def deployment(name: str, r: dict, qname: str, rounds: int, iterations: int) -> 
             binding, _ = bind_for_benchmark(sessions[key], [x_te[:1]])
             calls[key] = functools.partial(sessions[key].run_with_iobinding, binding)
             out[f"{key}_onnx_bytes"] = path.stat().st_size
-        reports = compare_interleaved({k: (lambda f=f: time_callable(f, cfg)) for k, f in calls.items()}, rounds)
+        reports = _timed(calls, rounds, iterations)
+        rerun = _timed({k: calls[k] for k in ("merged", "plain")}, rounds, iterations)
         y = sessions["split"].run(None, {sessions["split"].get_inputs()[0].name: x_te})[0]
         ym = sessions["merged"].run(None, {sessions["merged"].get_inputs()[0].name: x_te})[0]
     for key, rep in reports.items():
         out[f"{key}_p50_us"] = round(rep.p50_ms * 1000, 3)
         out[f"{key}_p50_spread_pct"] = rep.p50_spread_pct
-    out["merged_vs_plain"] = round(reports["merged"].p50_ms / reports["plain"].p50_ms, 3)
-    out["merged_vs_split"] = round(reports["merged"].p50_ms / reports["split"].p50_ms, 3)
+    ratio, per_round = paired_ratio(reports["merged"], reports["plain"])
+    again, _ = paired_ratio(rerun["merged"], rerun["plain"])
+    out["merged_vs_plain"] = round(ratio, 3)
+    out["merged_vs_plain_per_round"] = [round(v, 3) for v in per_round]
+    out["merged_vs_plain_pooled_p50"] = round(reports["merged"].p50_ms / reports["plain"].p50_ms, 3)
+    out["merged_vs_plain_rerun"] = round(again, 3)
+    out["merged_vs_plain_rerun_diff"] = round(again - ratio, 3)
+    out["merged_vs_split"] = round(paired_ratio(reports["merged"], reports["split"])[0], 3)
+    out["timing"] = {"rounds": rounds, "iterations_per_round": iterations, "warmup_per_round": 50,
+                     "threads": 1, "io_binding": True, "batch": 1}
     out["merged_max_rel_error_ort"] = float(np.abs(ym - y).max() / np.abs(y).max())
     with torch.no_grad():
         xt = torch.from_numpy(x_te)
@@ -274,8 +300,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the INT2 deployment timing")
-    ap.add_argument("--iterations", type=int, default=2000, help="calls per round and variant")
+    ap.add_argument("--rounds", type=int, default=21, help="interleaved rounds of the INT2 deployment timing")
+    ap.add_argument("--iterations", type=int, default=400, help="calls per round and variant")
     args = ap.parse_args()
     names = args.models.split(",")
     warnings.filterwarnings("ignore")
@@ -293,7 +319,9 @@ def main() -> None:
             deployment(name, results[name], chosen, args.rounds, args.iterations)
             progress.advance(progress.task_ids[names.index(name)])
     merged_goal = {n: results[n]["deploy_int2"]["merged_vs_plain"] for n in names}
-    data = {**results, "merged_vs_plain_int2": merged_goal,
+    rerun = {n: results[n]["deploy_int2"]["merged_vs_plain_rerun"] for n in names}
+    data = {**results, "merged_vs_plain_int2": merged_goal, "merged_vs_plain_int2_rerun": rerun,
+            "merged_vs_plain_int2_noise": round(max(abs(rerun[n] - merged_goal[n]) for n in names), 3),
             "merged_goal_met": all(v <= 1.05 for v in merged_goal.values()), "chosen_scheme": chosen, "chosen_by": CHOSEN_BY, "choice_rule": CHOICE_RULE,
             "chosen_scheme_brevitas": QUANTISERS[chosen][0], "goals": goals(results, chosen), "settings": {
         "data": "sklearn digits, stratified 70/30 split, seed 0; gesture_cnn: synthetic DVS gesture frames, "
@@ -323,7 +351,8 @@ def main() -> None:
     for n in names:
         d = results[n]["deploy_int2"]
         console.print(f"{n}: INT2 p50 merged {d['merged_p50_us']:.1f} µs, split {d['split_p50_us']:.1f}, plain "
-                      f"{d['plain_p50_us']:.1f} (merged/plain {d['merged_vs_plain']:.2f}x); merged = split to "
+                      f"{d['plain_p50_us']:.1f} (merged/plain {d['merged_vs_plain']:.2f}x, rerun "
+                      f"{d['merged_vs_plain_rerun']:.2f}x); merged = split to "
                       f"{d['merged_max_rel_error_ort']:.1e} (ORT); {d['merged_levels_max']} levels max; bytes: codebook "
                       f"{d['merged_bytes']}, plain INT2/3/4 {d['plain_int2_bytes']}/{d['plain_int3_bytes']}/"
                       f"{d['plain_int4_bytes']}, run time {d['merged_runtime_bytes']}")

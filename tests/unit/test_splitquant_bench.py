@@ -88,3 +88,17 @@ def test_goals_check_the_issue_thresholds_over_goal_models_and_all(bench):
                         "int4_int8_no_worse_within_0_3": True}
     assert g["met_all_models"]["int2_within_1_point"] is False  # digits_cnn: -1.5
     assert g["plain_int2_loss_points"]["gesture_cnn"] == 6.0
+
+
+def test_paired_ratio_ignores_a_slow_spell_that_hits_one_variant(bench):
+    from neuroedge.bench import LatencyReport
+
+    def report(p50s: list[float]) -> LatencyReport:
+        samples = np.concatenate([np.full(11, v) for v in p50s])
+        return LatencyReport(target="x", samples_ms=samples, warmup_iterations=0, round_sizes=[11] * len(p50s))
+
+    merged = report([1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 1.0])  # a slow spell caught merged in round 4
+    plain = report([2.0, 2.0, 2.0, 2.0, 2.0, 6.0, 2.0])  # and plain in round 6
+    ratio, per_round = bench.paired_ratio(merged, plain)
+    assert ratio == 0.5 and len(per_round) == 7
+    assert per_round[3] == 1.5 and abs(per_round[5] - 1 / 6) < 1e-12
