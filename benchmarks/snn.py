@@ -218,7 +218,8 @@ def main() -> None:
         if args.only == "small":
             new = snn_sdnn.small_section(x_cal, x_te, y_te, say)
         else:
-            new = snn_sdnn.sdnn_only(convert_model(model, x_cal[:1000]), lambda xx: dnn_predictions(model, xx),
+            new = snn_sdnn.sdnn_only(convert_model(model, x_cal[:1000]), x_cal[:1000],
+                                     lambda xx: dnn_predictions(model, xx),
                                      RESULTS_DIR / "snn_sdnn_tradeoff.png", not args.skip_lava and
                                      lava_status() is True, args.sdnn_lava_streams, args.sdnn_lava_frames, say)
         say(f"wrote {snn_sdnn.update_keys(new)}")
@@ -264,16 +265,16 @@ def main() -> None:
         from benchmarks import snn_sdnn
 
         say("sigma-delta: threshold on validation, then the test streams")
-        sdnn = snn_sdnn.sdnn_section(m["conv"], lambda xx: dnn_predictions(m["model"], xx), say)
-        sd_net, (xt, rt) = sdnn.pop("_net"), sdnn.pop("_test")
-        say(f"sigma-delta: {sdnn['sdnn_accuracy']:.2f}% at threshold {sdnn['sdnn_delta_threshold']}, "
-            f"{sdnn['sdnn_synops_per_frame']:.0f} synops/frame (rate-coded T=256: {synops:.0f}/sample)")
-        rate = {}
-        for t in (64, 128, 256):
-            r = fast.simulate(net, encoding.encode(xt, net.input_scale, t + net.depth))
-            rate[t] = (float(np.mean(r.synops)), float((r.readout.argmax(1) == sources[-1][4]).mean() * 100))
+        sdnn = snn_sdnn.sdnn_section(m["conv"], sources[-1][2][:1000], lambda xx: dnn_predictions(m["model"], xx),
+                                     say)
+        sd_net, (xt, yt, rt) = sdnn.pop("_net"), sdnn.pop("_test")
+        say(f"sigma-delta: {sdnn['sdnn_accuracy']:.2f}% at threshold {sdnn['sdnn_delta_threshold']} (DNN "
+            f"{sdnn['sdnn_dnn_accuracy']:.2f}% on the same test half), {sdnn['sdnn_synops_per_frame']:.0f} "
+            f"synops/frame (rate-coded T=256: {synops:.0f}/sample)")
+        rate = snn_sdnn.rate_points(net, xt, yt)
         sdnn["rate_coded_synops_accuracy"] = {str(t): list(v) for t, v in rate.items()}
-        snn_sdnn.plot_tradeoff(sdnn["sdnn_test_curve"], rate, m["dnn"], RESULTS_DIR / "snn_sdnn_tradeoff.png")
+        snn_sdnn.plot_tradeoff(sdnn["sdnn_test_curve"], rate, sdnn["sdnn_dnn_accuracy"],
+                               RESULTS_DIR / "snn_sdnn_tradeoff.png")
         if not args.skip_lava and lava_status() is True:
             sdnn.update(snn_sdnn.sdnn_lava(sd_net, xt, rt, args.sdnn_lava_streams, args.sdnn_lava_frames, say))
             say(f"Lava vs fast (sigma-delta): {sdnn['sdnn_message_mismatches']} mismatches of "

@@ -34,6 +34,7 @@ class SNNParams:
     pool: Literal["spiking", "fold"] = "spiking"  # AvgPool2d: its own IF layer, or folded into the next layer
     neuron: Literal["lif", "sigma-delta"] = "lif"  # lif: rate-coded binary spikes; sigma-delta: Loihi 2 graded messages
     delta_threshold: float = 0.0  # sigma-delta: send a change once it reaches this fraction of the layer's scale
+    bias_correction: bool = True  # sigma-delta: correct each layer's integer bias on the calibration inputs
 
     def __post_init__(self) -> None:
         if not 0 < self.percentile <= 100:
@@ -60,8 +61,9 @@ class Conversion:
 
 def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
                   reset: str = "subtract", v_init: float = 0.5, pool: str = "spiking",
-                  neuron: str = "lif", delta_threshold: float = 0.0) -> Conversion:
-    """Convert an nn.Module with calibration inputs (N, ...) to a fixed-point SNN (no files)."""
+                  neuron: str = "lif", delta_threshold: float = 0.0, bias_correction: bool = True) -> Conversion:
+    """Convert an nn.Module with calibration inputs (N, ...) to a fixed-point SNN (no files).
+    ``bias_correction``: sigma-delta only (``converters/snn/sd_bias.py``)."""
     from neuroedge.converters.snn.fixed_point import quantise, to_network
     from neuroedge.converters.snn.normalize import extract_layers, normalise
 
@@ -75,6 +77,10 @@ def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
         from neuroedge.converters.snn.sigma_delta import to_sd_network
 
         net = to_sd_network(float_layers, input_shape, input_scale, delta_threshold, meta)
+        if bias_correction:
+            from neuroedge.converters.snn.sd_bias import bias_corrected
+
+            net, _ = bias_corrected(net, float_layers, calib, input_scale)
     else:
         net = to_network(qlayers, input_shape, input_scale, float_layers[-1].scale, reset, meta, v_init)
     return Conversion(float_layers, qlayers, net, input_scale, input_shape)
@@ -90,7 +96,7 @@ def convert(source: Any, params: SNNParams, folder: Path) -> Manifest:
         raise ValueError("to-snn needs calibration inputs: --param calibration=inputs.npy "
                          "(an array of DNN inputs, [N, C, H, W] or [N, n]; or an .npz with 'x')")
     conv = convert_model(source.module, source.calibration.x, params.percentile, params.reset, params.v_init,
-                         params.pool, params.neuron, params.delta_threshold)
+                         params.pool, params.neuron, params.delta_threshold, params.bias_correction)
     sd = params.neuron == "sigma-delta"
     cores = core_report(conv.network)
     info = {

@@ -117,31 +117,57 @@ def simulate_sd(net: SNNNetwork, values: np.ndarray, record: tuple[int, ...] | b
     if n_in != int(np.prod(net.input_shape)):
         raise ValueError(f"inputs have {n_in} values per step, the network takes {int(np.prod(net.input_shape))}")
     rec = set(range(-1, net.depth)) if record is True else set(record or ())
-    s = delta_encode(np.ascontiguousarray(values.transpose(1, 0, 2)), net.input_delta.vth)  # (steps, B, n)
+    s = input_messages(net, values)  # (steps, B, n)
     messages = {-1: np.count_nonzero(s, axis=(0, 2))}
     rasters = {-1: s.transpose(1, 0, 2).astype(np.int32)} if -1 in rec else {}
     synops = np.zeros(b, np.int64)
     overflows = 0
     with _single_blas_thread():
         for li, layer in enumerate(net.layers):
-            sd = layer.neuron
-            assert isinstance(sd, SigmaDeltaParams)
-            syn = _Synapse(layer) if isinstance(layer, DenseLayer) else _ConvFanout(layer)
+            syn = _synapse(layer)
             synops += np.einsum("tbn,n->b", (s != 0).astype(np.int64), syn.fanout)
-            n_out = int(np.prod(layer.out_shape))
-            a = np.zeros((steps, b, n_out), np.int64)
-            if steps > 1:
-                a[1:] = graded_synapse(syn, s[:-1].reshape((steps - 1) * b, -1)).reshape(steps - 1, b, n_out)
-            sigma = wrap_int32(np.cumsum(a, axis=0))
-            pre = wrap_int32(sigma + (sd.bias.astype(np.int64) << sd.state_exp)[None, None, :])
-            act = np.maximum(pre, 0) if sd.activation == "relu" else pre
-            overflows += int((np.abs(sigma) > (1 << 23) - 1).sum() + (np.abs(act) > (1 << 23) - 1).sum())
-            s = delta_encode(act, sd.vth, sd.state_exp)
+            s, over = _layer_run(layer, syn, s)
+            overflows += over
             messages[li] = np.count_nonzero(s, axis=(0, 2))
             if li in rec:
                 rasters[li] = s.transpose(1, 0, 2).astype(np.int32)
     readout = np.cumsum(s, axis=0).transpose(1, 0, 2)
     return SDResult(messages, readout, synops, steps, rasters, overflows)
+
+
+def _synapse(layer: DenseLayer | ConvLayer) -> _Synapse:
+    return _Synapse(layer) if isinstance(layer, DenseLayer) else _ConvFanout(layer)
+
+
+def _layer_run(layer: DenseLayer | ConvLayer, syn: _Synapse, s: np.ndarray) -> tuple[np.ndarray, int]:
+    """One sigma-delta layer: incoming messages (steps, B, n_in) -> its messages (steps, B, n_out)
+    and the number of state values beyond 24 bits."""
+    sd = layer.neuron
+    assert isinstance(sd, SigmaDeltaParams)
+    steps, b = s.shape[:2]
+    n_out = int(np.prod(layer.out_shape))
+    a = np.zeros((steps, b, n_out), np.int64)
+    if steps > 1:
+        a[1:] = graded_synapse(syn, s[:-1].reshape((steps - 1) * b, -1)).reshape(steps - 1, b, n_out)
+    sigma = wrap_int32(np.cumsum(a, axis=0))
+    pre = wrap_int32(sigma + (sd.bias.astype(np.int64) << sd.state_exp)[None, None, :])
+    act = np.maximum(pre, 0) if sd.activation == "relu" else pre
+    overflows = int((np.abs(sigma) > (1 << 23) - 1).sum() + (np.abs(act) > (1 << 23) - 1).sum())
+    return delta_encode(act, sd.vth, sd.state_exp), overflows
+
+
+def layer_messages(layer: DenseLayer | ConvLayer, s: np.ndarray) -> np.ndarray:
+    """One layer on its own: incoming messages (steps, B, n_in) -> its messages (steps, B, n_out),
+    exactly as inside ``simulate_sd`` (used to calibrate a network layer by layer)."""
+    with _single_blas_thread():
+        return _layer_run(layer, _synapse(layer), np.asarray(s, dtype=np.int64))[0]
+
+
+def input_messages(net: SNNNetwork, values: np.ndarray) -> np.ndarray:
+    """The input encoder: values (B, steps, n_in) -> messages (steps, B, n_in), as in ``simulate_sd``."""
+    assert net.input_delta is not None
+    v = np.ascontiguousarray(np.asarray(values, dtype=np.int64).transpose(1, 0, 2))
+    return delta_encode(v, net.input_delta.vth)
 
 
 class _ConvFanout(_Synapse):
