@@ -8,9 +8,11 @@
    averaging time has room to act), by a fixed rule:
    (a) one bounded hypothesis ``(c, floor, τ)`` on a grid; (b) a loose second hypothesis ``(c_1, τ_1)`` and
    its consistency gate (averaging time ``T``, threshold ``z_0``) on a grid, kept only if it lowers the
-   validation error; (c) with the gate kept, the bounded hypothesis chosen again on the same grid (the gate
-   now handles the carried motion that pulled it towards a compromise). The ablation (the same core with a
-   constant ``σ_a`` in place of the network, "core only") is chosen the same way.
+   validation error. The ablation (the same core with a constant ``σ_a`` in place of the network, "core
+   only") is chosen the same way. A first version chose on 3 x 30 s per family and then chose the
+   bounded hypothesis again with the gate fixed; its benchmark (commit c6e3a00) lost to its own core
+   only on fast_rotation and impacts (a gate at ``z_0 = 1`` opening on bounded motion), so the split grew
+   to 5 x 40 s (the test sequences' length) and the second pass went.
 
    Why a consistency gate and not a bank weighted online by likelihood? Tried on validation (4 x 40 s per
    family, the in-family network): weighted by the likelihood of their own innovations, a bank of ``τ``
@@ -79,8 +81,8 @@ class TrainConfig:
     slow_c_grid: tuple[float, ...] = (3.0, 10.0, 30.0)  # its c_1 as a multiple of c_0
     gate_s_grid: tuple[float, ...] = (3.0, 10.0, 30.0)  # the gate's averaging time T
     gate_z_grid: tuple[float, ...] = (1.0, 2.0, 4.0)  # the gate's threshold z_0 (1: the model's own limit)
-    core_n_val: int = 3  # per family: the core's validation split (the network's is n_val x val_duration_s)
-    core_val_s: float = 30.0
+    core_n_val: int = 5  # per family: the core's validation split (the network's is n_val x val_duration_s)
+    core_val_s: float = 40.0
 
     def net(self) -> NetConfig:
         """The network's own settings (its cache key)."""
@@ -154,10 +156,6 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
             log(f"+ loose (c x{c2}, tau={tau2}), gate T={gate_s} z0={gate_z}: {choice['val_tilt_deg']:.3f}°")
         if choice["val_tilt_deg"] < best["val_tilt_deg"]:
             best = choice
-    if best["gate"]:
-        again = single(best["gate"])  # (c): the bounded member again, the gate fixed
-        if again["val_tilt_deg"] < best["val_tilt_deg"]:
-            best = again
     best["single_hypothesis_val_tilt_deg"] = one["val_tilt_deg"]
     return best
 
