@@ -50,6 +50,12 @@ def say(msg: str) -> None:
     print(f"[snn bench] {msg}", flush=True)
 
 
+def dnn_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return np.concatenate([model(torch.from_numpy(np.asarray(x[i:i + 256], dtype=np.float32))).numpy()
+                               for i in range(0, len(x), 256)])
+
+
 def dnn_predictions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return torch.cat([model(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)]).argmax(1).numpy()
@@ -219,7 +225,7 @@ def main() -> None:
             new = snn_sdnn.small_section(x_cal, x_te, y_te, say)
         else:
             new = snn_sdnn.sdnn_only(convert_model(model, x_cal[:1000]), x_cal[:1000],
-                                     lambda xx: dnn_predictions(model, xx),
+                                     lambda xx: dnn_logits(model, xx),
                                      RESULTS_DIR / "snn_sdnn_tradeoff.png", not args.skip_lava and
                                      lava_status() is True, args.sdnn_lava_streams, args.sdnn_lava_frames, say)
         say(f"wrote {snn_sdnn.update_keys(new)}")
@@ -265,8 +271,7 @@ def main() -> None:
         from benchmarks import snn_sdnn
 
         say("sigma-delta: threshold on validation, then the test streams")
-        sdnn = snn_sdnn.sdnn_section(m["conv"], sources[-1][2][:1000], lambda xx: dnn_predictions(m["model"], xx),
-                                     say)
+        sdnn = snn_sdnn.sdnn_section(m["conv"], sources[-1][2][:1000], lambda xx: dnn_logits(m["model"], xx), say)
         sd_net, (xt, yt, rt) = sdnn.pop("_net"), sdnn.pop("_test")
         say(f"sigma-delta: {sdnn['sdnn_accuracy']:.2f}% at threshold {sdnn['sdnn_delta_threshold']} (DNN "
             f"{sdnn['sdnn_dnn_accuracy']:.2f}% on the same test half), {sdnn['sdnn_synops_per_frame']:.0f} "

@@ -72,22 +72,12 @@ def correct_biases(net: SNNNetwork, float_layers: list[FloatLayer], x: np.ndarra
     return replace(net, meta=dict(net.meta, bias_corrected=True)), report
 
 
-def copy_biases(net: SNNNetwork, source: SNNNetwork) -> SNNNetwork:
-    """``net`` with the biases of ``source`` (the same layers; e.g. corrected at threshold 0)."""
-    layers = tuple(replace(a, neuron=replace(a.neuron, bias=b.neuron.bias))
-                   for a, b in zip(net.layers, source.layers, strict=True))
-    return replace(net, layers=layers, meta=dict(net.meta, bias_corrected=source.meta.get("bias_corrected", False)))
-
-
 def bias_corrected(net: SNNNetwork, float_layers: list[FloatLayer], x: np.ndarray,
                    input_scale: float, frames: int = FRAMES) -> tuple[SNNNetwork, list[dict[str, float]]]:
-    """``net`` with biases corrected on up to ``frames`` calibration inputs. The correction is measured
-    at delta threshold 0 (every change sent), so one set of biases serves every threshold and the
-    threshold's own effect stays visible in the accuracy-operations curve."""
+    """``net`` with biases corrected on up to ``frames`` calibration inputs, at its own delta threshold:
+    with a threshold, a settled value also misses the residue below the threshold that was never sent
+    (a bias too, as values rise from zero), and the correction takes it out with the rest."""
     x = np.asarray(x)
     if len(x) > frames:
         x = x[np.linspace(0, len(x) - 1, frames).round().astype(int)]
-    exact = replace(net, layers=tuple(replace(la, neuron=replace(la.neuron, vth=0)) for la in net.layers),
-                    input_delta=replace(net.input_delta, vth=0))
-    fixed, report = correct_biases(exact, float_layers, x, input_scale)
-    return copy_biases(net, fixed), report
+    return correct_biases(net, float_layers, x, input_scale)
