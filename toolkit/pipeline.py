@@ -264,13 +264,14 @@ def model_bytes(bundle: Any) -> int:
 def measure(config: dict[str, Any], bundle: Any,
             bench_slot: Callable[[dict[str, float]], AbstractContextManager[Any]] | None = None,
             accuracy: bool = True, latency: bool = True, keep: dict[str, Any] | None = None,
-            bracket: Callable[[Callable[[], Any]], tuple[Any, dict[str, Any]]] | None = None) -> dict[str, Any]:
+            bracket: Callable[..., tuple[Any, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Accuracy on the config's data and latency on its target (the benchmark inside ``bench_slot``).
 
     ``keep``: a runner already open on this bundle in ``keep["runner"]`` is used; the one used is left
     open there instead of being closed (a sweep evaluates, then benchmarks later, without reopening).
-    ``bracket(bench) -> (report, probe)``: runs the benchmark between reference probes, inside the
-    slot (a sweep's ``neuroedge.sweep.probe``); its record is kept as ``result["probe"]``.
+    ``bracket(bench, runner, inputs, config) -> (report, probe)``: runs the benchmark against the
+    reference probe, inside the slot (a sweep's ``neuroedge.sweep.probe``: between probes, or paired
+    with it call chunk by call chunk); its record is kept as ``result["probe"]``.
     """
     target = config.get("target", {})
     summary: dict[str, Any] = {"model_bytes": model_bytes(bundle)}
@@ -299,7 +300,8 @@ def measure(config: dict[str, Any], bundle: Any,
             if bracket is None:
                 report = runner.benchmark(inputs, bench_cfg)
             else:
-                report, result["probe"] = bracket(lambda: runner.benchmark(inputs, bench_cfg))
+                report, result["probe"] = bracket(lambda: runner.benchmark(inputs, bench_cfg), runner, inputs,
+                                                  bench_cfg)
             result["bench_window"] = [t0, time.time()]
         result["latency"] = report.to_json(include_samples=False)
         result["p50_ms"] = report.p50_ms

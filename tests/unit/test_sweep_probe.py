@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,3 +120,56 @@ def test_report_ranks_probe_relative_latency(tmp_path: Path) -> None:
     assert marks == {"bits=0": "", "bits=1": "*"}
     assert "relative to the reference probe" in (tmp_path / "report.md").read_text()
     assert records[1]["p50_at_median_probe_ms"] == pytest.approx(0.015)
+
+
+class FakeClock:
+    """A machine in simulated time: each call advances the clock by its cost times the speed factor."""
+
+    def __init__(self) -> None:
+        self.t, self.factor, self.calls = 0, 1.0, 0
+
+    def __call__(self) -> int:
+        return self.t
+
+    def work(self, ns: int, noise: Any = None) -> Any:
+        def call() -> None:
+            self.calls += 1
+            self.t += int(ns * self.factor * (noise() if noise else 1.0))
+        return call
+
+
+def test_paired_timing_cancels_a_machine_that_changes_speed_mid_round() -> None:
+    from neuroedge.bench import BenchConfig
+    from neuroedge.sweep.paired import paired_measure
+
+    clk = FakeClock()
+    point, probe = clk.work(30_000), clk.work(10_000)
+
+    def slowing_point() -> None:  # the machine halves its speed every 700 point calls, probe and point alike
+        point()
+        if clk.calls % 1400 == 0:
+            clk.factor *= 2.0
+
+    cfg = BenchConfig(iterations=200, warmup=5, min_duration_s=0.005, rounds=5, warn=False)
+    report, rec = paired_measure(slowing_point, probe, cfg, "fake", {}, tolerance=0.10, max_remeasure=2, clock=clk)
+    assert rec["mode"] == "paired" and rec["steady"] and rec["remeasured"] == 0
+    assert rec["relative_p50"] == pytest.approx(3.0, rel=0.02)
+    assert report.rounds == 5 and report.samples_ms.max() >= 0.060  # the raw times saw the slow-down
+
+
+def test_paired_timing_remeasures_a_point_whose_rounds_disagree() -> None:
+    from neuroedge.bench import BenchConfig
+    from neuroedge.sweep.paired import paired_measure
+
+    clk = FakeClock()
+    probe = clk.work(10_000)
+    n = {"point": 0}
+    pattern = (1.0, 2.0, 1.0, 2.0, 1.5)  # the point alone is 1x or 2x slower from one round to the next
+
+    def point() -> None:
+        clk.t += int(30_000 * pattern[(n["point"] // 134) % len(pattern)])  # 134 calls: one round (2 chunks)
+        n["point"] += 1
+
+    cfg = BenchConfig(iterations=100, warmup=5, min_duration_s=0.0, rounds=5, warn=False)
+    _, rec = paired_measure(point, probe, cfg, "fake", {}, tolerance=0.10, max_remeasure=2, clock=clk)
+    assert rec["remeasured"] == 2 and rec["steady"] is False and len(rec["relative_spread_pct"]) == 3

@@ -13,6 +13,9 @@ p50s: a slow spell slows the probe and the point alike and cancels out.
 * If the two probes around a point differ by more than ``TOLERANCE`` (10%), the machine changed speed
   during the point: it is measured again (the last probe is the new "before"), at most
   ``MAX_REMEASURE`` (2) times, and the record says so (``remeasured``, ``steady``).
+* Where the point's target and the probe both time their call in this process (onnxruntime, torch),
+  the two are timed in alternating chunks of a few milliseconds instead (``neuroedge.sweep.paired``):
+  the machine also changes speed over milliseconds, which a bracket 15 ms away does not see.
 * A target that runs ONNX runs the probe itself, with the point's options: onnxruntime, torch (eager,
   from the probe bundle's torch reference), jetson (on the board). A slow spell hits a 1 ms torch
   eager call differently from a 10 µs onnxruntime call, so each is divided by its own target's probe;
@@ -107,8 +110,8 @@ class Bracket:
 
     def __init__(self, probe: Callable[[], float], share_file: Path | None, key: str,
                  tolerance: float = TOLERANCE, max_remeasure: int = MAX_REMEASURE,
-                 share_window_s: float = SHARE_WINDOW_S) -> None:
-        self.probe, self.share_file, self.key = probe, share_file, key
+                 share_window_s: float = SHARE_WINDOW_S, probe_call: Callable[[], Any] | None = None) -> None:
+        self.probe, self.share_file, self.key, self.probe_call = probe, share_file, key, probe_call
         self.tolerance, self.max_remeasure, self.share_window_s = tolerance, max_remeasure, share_window_s
 
     def _shared(self) -> float | None:
@@ -127,7 +130,16 @@ class Bracket:
         tmp.write_text(json.dumps({"key": self.key, "p50_ms": p50_ms, "t": time.time()}))
         os.replace(tmp, self.share_file)
 
-    def __call__(self, bench: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    def __call__(self, bench: Callable[[], Any], runner: Any = None, inputs: list[Any] | None = None,
+                 config: BenchConfig | None = None) -> tuple[Any, dict[str, Any]]:
+        """``bench()`` between probes; or, where the probe and the point both give their timed call in
+        this process (``runner.bench_call``), the two timed in alternating chunks (``neuroedge.sweep.paired``)."""
+        if self.probe_call is not None and config is not None and hasattr(runner, "bench_call"):
+            from neuroedge.sweep.paired import paired_measure
+
+            return paired_measure(runner.bench_call(inputs), self.probe_call, config,
+                                  str(getattr(runner, "target", "point")), runner.settings(), self.tolerance,
+                                  self.max_remeasure, self.key)
         t_probe = 0.0
         shared = self._shared()
         if shared is None:
@@ -150,7 +162,7 @@ class Bracket:
         self._keep(after)
         mean = (before + after) / 2
         return report, {
-            "probe_before_p50_ms": before, "probe_after_p50_ms": after, "probe_p50_ms": mean,
+            "mode": "bracket", "probe_before_p50_ms": before, "probe_after_p50_ms": after, "probe_p50_ms": mean,
             "relative_p50": report.p50_ms / mean, "probe_change_pct": changes, "remeasured": len(changes) - 1,
             "steady": changes[-1] <= self.tolerance * 100, "shared_before": shared is not None and len(changes) == 1,
             "probe_s": round(t_probe, 4), "key": self.key,
@@ -176,7 +188,8 @@ def bracket_for(config: dict[str, Any], lock_dir: Path) -> tuple[Bracket | None,
     x = [PROBE_INPUT]
     resources = sorted(registry.get_target(registry.split_target_spec(str(target["name"]))[0]).bench_resources)
     share = Path(lock_dir) / f"probe-last-{'-'.join(resources)}.json"
-    return Bracket(lambda: runner.benchmark(x, PROBE_BENCH).p50_ms, share, key), None
+    call = runner.bench_call(x) if hasattr(runner, "bench_call") else None
+    return Bracket(lambda: runner.benchmark(x, PROBE_BENCH).p50_ms, share, key, probe_call=call), None
 
 
 def probe_key(record: dict[str, Any]) -> str:
