@@ -36,8 +36,8 @@ DNN-logit error tripled over a 5-frame stream (gesture validation: RMSE 0.06 on 
 price is weight bits on the wide conv layers (4-6 bits), which share one budget with their input's
 message bits under the 7-bit shift and the 24-bit state (t / 64 overflows it). The mean error left
 (the floor's and the rounded weights') is removed by ``converters/snn/sd_bias.py`` on calibration
-inputs. Tried and not kept: coarse pool messages (``pool_frac_bits``), which give the next conv
-8-bit weights but drift more.
+inputs. Tried and not kept (session 5, removed): coarse pool messages (an AvgPool's whole scale in
+its shift), which give the next conv 8-bit weights but drift more.
 The ``delta_threshold`` is in units of each layer's ``lambda`` (0.01: a change of 1% of the
 99.9th-percentile activation); it trades accuracy for messages.
 """
@@ -57,7 +57,6 @@ FRAC_BITS = 8
 FINER_BITS = 5  # a hidden layer's messages may be up to 2^5 finer than t before its weights lose bits
 W_MAX = 254
 DENSE_EXP = True  # defaults: the layout benchmarks/snn_sdnn.py chose on validation
-POOL_FRAC_BITS: int | None = None
 EXACT_POOL = True
 FINE = True
 
@@ -77,9 +76,8 @@ def _weights(w: np.ndarray, w_u: float, dense: bool) -> np.ndarray:
 
 def quantise_sd(layer: FloatLayer, u_prev: float, delta_threshold: float, last: bool,
                 frac_bits: int = FRAC_BITS, finer_bits: int = FINER_BITS,
-                dense_exp: bool = DENSE_EXP,
-                pool_frac_bits: int | None = POOL_FRAC_BITS,
-                exact_pool: bool = EXACT_POOL, fine: bool = FINE) -> tuple[np.ndarray, SigmaDeltaParams, float, int]:
+                dense_exp: bool = DENSE_EXP, exact_pool: bool = EXACT_POOL,
+                fine: bool = FINE) -> tuple[np.ndarray, SigmaDeltaParams, float, int]:
     """(integer weights in torch layout, the neuron, its message unit, weight_exp) for one layer.
 
     ``dense_exp``: a Dense layer whose shift is capped keeps its 8 weight bits with a negative
@@ -87,15 +85,6 @@ def quantise_sd(layer: FloatLayer, u_prev: float, delta_threshold: float, last: 
     units, 2^state_exp finer than a message) instead of coarser weights; Conv has no such exponent."""
     t = 2.0 ** -frac_bits
     m = float(np.abs(layer.weight).max()) or 1e-12
-    if pool_frac_bits is not None and not last and _one_weight(layer):
-        # every synapse has the same weight (an AvgPool): weight 1 is exact, so the whole scale goes
-        # into state_exp, and the messages become coarser (unit ~2^-pool_frac_bits): the next layer,
-        # reading coarse messages, keeps more of its own weight bits (see the module docstring)
-        se = int(np.clip(round(math.log2(2.0 ** -pool_frac_bits / (u_prev * m))), 0, 7))
-        unit = u_prev * m * 2.0 ** se
-        w = np.where(layer.weight != 0, 1, 0).astype(np.int32)
-        vth = int(round(delta_threshold / unit))
-        return w, SigmaDeltaParams(vth=vth, bias=np.zeros(layer.bias.shape, np.int64), state_exp=se), unit, 0
     w_u = m / W_MAX
     exact = exact_pool and not last and _one_weight(layer)
     if fine:  # the finest message unit the state allows (t / 2^finer_bits): the least drift from the floor
@@ -122,7 +111,7 @@ def quantise_sd(layer: FloatLayer, u_prev: float, delta_threshold: float, last: 
 def to_sd_network(float_layers: list[FloatLayer], input_shape: tuple[int, ...], input_scale: float,
                   delta_threshold: float, meta: dict | None = None,
                   frac_bits: int = FRAC_BITS, finer_bits: int = FINER_BITS,
-                  dense_exp: bool = DENSE_EXP, pool_frac_bits: int | None = POOL_FRAC_BITS,
+                  dense_exp: bool = DENSE_EXP,
                   exact_pool: bool = EXACT_POOL, fine: bool = FINE) -> SNNNetwork:
     """The Lava-layout sigma-delta network (see the module docstring); ``input_shape`` without batch."""
     if delta_threshold < 0:
@@ -134,7 +123,7 @@ def to_sd_network(float_layers: list[FloatLayer], input_shape: tuple[int, ...], 
     n = len(float_layers)
     for li, fl in enumerate(float_layers):
         w, neuron, unit, wexp = quantise_sd(fl, u, delta_threshold, li == n - 1, frac_bits, finer_bits,
-                                            dense_exp, pool_frac_bits, exact_pool, fine)
+                                            dense_exp, exact_pool, fine)
         if fl.kind == "conv":
             c, h, wd = fl.in_shape
             kernel = np.ascontiguousarray(w.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :])  # [O, kx, ky, I], flipped
@@ -152,7 +141,7 @@ def to_sd_network(float_layers: list[FloatLayer], input_shape: tuple[int, ...], 
     in_shape = tuple(input_shape)
     net_in = (in_shape[2], in_shape[1], in_shape[0]) if len(in_shape) == 3 else (int(np.prod(in_shape)),)
     info = dict(meta or {}, message_units=units, delta_threshold=delta_threshold, frac_bits=frac_bits,
-                finer_bits=finer_bits, dense_exp=dense_exp, pool_frac_bits=pool_frac_bits,
+                finer_bits=finer_bits, dense_exp=dense_exp,
                 exact_pool=exact_pool, fine_messages=fine)
     in_vth = int(round(delta_threshold * 2.0 ** frac_bits))
     # output_scale: one readout unit in the DNN's logit scale (lambda_L times the output's message unit)
