@@ -30,7 +30,8 @@ from neuroedge.snn.network import ConvLayer, SNNNetwork
 from neuroedge.snn.sigma_delta import SD_STATE_MAX
 from neuroedge.targets.loihi import fast_sd
 
-FRAMES = 256  # calibration inputs used (evenly spaced through the calibration set): ~1 min on the gesture CNN
+FRAMES = 256  # calibration inputs used (evenly spaced through the calibration set): under a minute on the gesture CNN
+MESSAGE_BYTES = 1 << 29  # at most ~512 MB for one layer's messages over all frames and steps (int64)
 
 
 def _to_lava_order(a: np.ndarray, fl: FloatLayer) -> np.ndarray:
@@ -78,6 +79,8 @@ def bias_corrected(net: SNNNetwork, float_layers: list[FloatLayer], x: np.ndarra
     with a threshold, a settled value also misses the residue below the threshold that was never sent
     (a bias too, as values rise from zero), and the correction takes it out with the rest."""
     x = np.asarray(x)
+    widest = max(int(np.prod(la.out_shape)) for la in net.layers)
+    frames = max(16, min(frames, MESSAGE_BYTES // (8 * (net.depth + 1) * widest)))  # a wide model: fewer inputs
     if len(x) > frames:
         x = x[np.linspace(0, len(x) - 1, frames).round().astype(int)]
     return correct_biases(net, float_layers, x, input_scale)
