@@ -57,8 +57,7 @@ def dnn_logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def dnn_predictions(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return torch.cat([model(torch.from_numpy(x[i:i + 256])) for i in range(0, len(x), 256)]).argmax(1).numpy()
+    return dnn_logits(model, x).argmax(1)
 
 
 def dnn_accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:

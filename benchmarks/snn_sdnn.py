@@ -107,8 +107,10 @@ def sdnn_section(conv: Any, x_cal: np.ndarray, dnn_fn: Any, say: Any) -> dict[st
     opts, bc = layouts[layout]["options"], layouts[layout]["bias_correction"]
     # 2) the threshold: the largest whose validation agreement with the DNN is >= MIN_AGREEMENT
     val = {}
+    # one network per threshold (a bias correction each), scored on validation here and on test below
+    nets = {th: _network(conv, th, opts, x_cal if bc else None)[0] for th in GRID}
     for th in GRID:
-        f = _fidelity(_network(conv, th, opts, x_cal if bc else None)[0], xv, yv, rv, dnn_pred_val, logits_val)
+        f = _fidelity(nets[th], xv, yv, rv, dnn_pred_val, logits_val)
         val[th] = {k: f[k] for k in ("accuracy", "dnn_agreement", "logit_rmse", "synops_per_frame")}
         say(f"sigma-delta validation: threshold {th}: agreement {f['dnn_agreement']:.2f}%, "
             f"accuracy {f['accuracy']:.2f}% (DNN {dnn_val:.2f}%), {f['synops_per_frame']:.0f} synops/frame")
@@ -119,14 +121,11 @@ def sdnn_section(conv: Any, x_cal: np.ndarray, dnn_fn: Any, say: Any) -> dict[st
     dnn_test = float((dnn_fn(xt).argmax(1) == yt).mean() * 100)
     curve = {}
     for th in GRID:
-        net = _network(conv, th, opts, x_cal if bc else None)[0]
         t0 = time.perf_counter()
-        s = _score(net, xt, yt, rt)
+        s = _score(nets[th], xt, yt, rt)
         s["fast_s"] = time.perf_counter() - t0
         curve[th] = s
-        if th == chosen:
-            chosen_net = net
-    best = curve[chosen]
+    best, chosen_net = curve[chosen], nets[chosen]
     cores = core_report(chosen_net)
     return {
         "sdnn_delta_threshold": chosen,

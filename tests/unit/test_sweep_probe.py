@@ -131,10 +131,10 @@ class FakeClock:
     def __call__(self) -> int:
         return self.t
 
-    def work(self, ns: int, noise: Any = None) -> Any:
+    def work(self, ns: int) -> Any:
         def call() -> None:
             self.calls += 1
-            self.t += int(ns * self.factor * (noise() if noise else 1.0))
+            self.t += int(ns * self.factor)
         return call
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroedge.bench import BenchConfig, LatencyReport, host_info, rounds_report, spread_pct
+from neuroedge.bench import DEFAULT_ROUNDS, BenchConfig, LatencyReport, host_info, rounds_report, spread_pct
 
 CHUNK_S = 0.002  # one chunk of point calls; the probe's chunk is half as long
 
@@ -62,7 +62,7 @@ def paired_measure(call: Callable[[], Any], probe_call: Callable[[], Any], confi
                    settings: dict[str, Any], tolerance: float, max_remeasure: int,
                    key: str = "", clock: Clock = time.perf_counter_ns) -> tuple[LatencyReport, dict[str, Any]]:
     """The point's report (its own call times, in rounds) and the probe record (see the module docstring)."""
-    rounds = config.rounds or 5
+    rounds = config.rounds or DEFAULT_ROUNDS
     t_start = clock()
     for _ in range(config.warmup):
         call()
