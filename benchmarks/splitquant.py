@@ -51,11 +51,13 @@ QUANTISERS = {
     "sym": ("sym-per-channel", False, False), "sym_mse": ("sym-per-channel-mse", False, False),
     "mse_bc": ("paper-mse", True, True), "awmse": ("paper-awmse", True, False),
     "awmse_bc": ("paper-awmse", True, True), "sym_awmse": ("sym-per-channel-awmse", True, False),
+    # awmse's grids, GPTQ's error-compensating rounding (converters/splitquant/gptq.py)
+    "gptq": ("paper-gptq", True, False), "gptq_bc": ("paper-gptq", True, True),
 }
 CHOSEN_BY = "validation"
 CHOICE_RULE = ("the quantiser with the best mean INT2 SplitQuant accuracy over the benchmark models on the "
                "validation halves; ties go to the earlier (simpler) quantiser")
-CALIBRATION = 512  # training inputs for bias correction / awmse, a seeded random pick (never the test set)
+CALIBRATION = 512  # training inputs for bias correction / awmse / gptq, a seeded random pick (never the test set)
 # The benchmark models: 1 MLP, 2 transformer, 3 the gesture CNN (which replaced the digits CNN
 # stand-in), plus the wide CNN added earlier as a model where plain INT2 drops. digits_cnn stays in the
 # table; goals are reported both over these and over every model benchmarked.

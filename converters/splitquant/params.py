@@ -13,7 +13,8 @@ class SplitQuantParams:
 
     bits: int = 4  # weight bit width, 2..8
     split: bool = True  # SplitQuant's layer splitting before quantisation (false: plain quantisation)
-    scheme: str = "paper"  # one of quantize.SCHEMES; "paper": asym per channel < 8 bits, sym at 8
+    # one of quantize.SCHEMES; "paper": asym per channel < 8 bits, sym at 8; *-awmse and *-gptq need calibration
+    scheme: str = "paper"
     seed: int = 0  # k-means seed
     input_shape: tuple[int, ...] = ()  # e.g. 1,64; taken from the calibration data when empty
     weights: str | None = None  # state_dict for a "package.module:factory" model

@@ -15,9 +15,14 @@ Weight-only schemes, as in the SplitQuant paper (``q`` integers, ``s`` a per-out
   grids, with each channel's range chosen to minimise the *activation-weighted* error
   ``sum_j E[u_j^2] (w_j - Q(w_j))^2`` (``u`` the layer's inputs on calibration data, so they need
   ``calibration``); see ``ranges.py``. Still weight-only: the inputs only weigh the weight errors.
+* ``*-gptq`` variants (``paper-gptq``, ``asym-per-channel-gptq``, ``sym-per-channel-gptq``): the
+  ``*-awmse`` grids, rounded by GPTQ instead of to nearest: layer by layer on the calibration data, each
+  rounding error is spread over the weights not yet rounded so the layer's output error stays small
+  (a split layer's three parts are rounded together); see ``gptq.py``. Needs ``calibration``.
 
 Bias correction (any scheme, when calibration data is given): each layer's bias is shifted by the mean
-of ``(W - Q(W)) x`` over the calibration inputs, so quantisation no longer biases its outputs.
+of ``(W - Q(W)) x`` over the calibration inputs, so quantisation no longer biases its outputs. (``*-gptq``:
+by the mean of ``W x - Q(W) x_q``, ``x_q`` the inputs from the already rounded layers; see ``gptq.py``.)
 
 And with activations:
 
@@ -41,10 +46,12 @@ from neuroedge.converters.splitquant.layers import is_quantisable, require_quant
 
 SCHEMES = (
     "paper", "asym-per-channel", "sym-per-channel", "paper-mse", "asym-per-channel-mse", "sym-per-channel-mse",
-    "paper-awmse", "asym-per-channel-awmse", "sym-per-channel-awmse", "sym-per-tensor-act8",
+    "paper-awmse", "asym-per-channel-awmse", "sym-per-channel-awmse", "paper-gptq", "asym-per-channel-gptq",
+    "sym-per-channel-gptq", "sym-per-tensor-act8",
 )
 # Schemes that choose ranges from the layers' inputs on calibration data.
-NEEDS_CALIBRATION = ("paper-awmse", "asym-per-channel-awmse", "sym-per-channel-awmse", "sym-per-tensor-act8")
+NEEDS_CALIBRATION = ("paper-awmse", "asym-per-channel-awmse", "sym-per-channel-awmse", "paper-gptq",
+                     "asym-per-channel-gptq", "sym-per-channel-gptq", "sym-per-tensor-act8")
 MIN_BITS, MAX_BITS = 2, 8
 
 
@@ -57,7 +64,7 @@ def check_bits(bits: int) -> int:
 def resolve_scheme(bits: int, scheme: str) -> str:
     if scheme not in SCHEMES:
         raise ValueError(f"splitquant: unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
-    if scheme in ("paper", "paper-mse", "paper-awmse"):
+    if scheme in ("paper", "paper-mse", "paper-awmse", "paper-gptq"):
         return ("sym-per-channel" if bits == 8 else "asym-per-channel") + scheme[len("paper"):]
     return scheme
 
@@ -80,7 +87,7 @@ def weight_quantizer(bits: int, scheme: str) -> type:
         "sym-per-channel": Int8WeightPerChannelFloat,
         "sym-per-channel-mse": Int8WeightPerChannelFloatMSE,
         "sym-per-tensor-act8": Int8WeightPerTensorFloat,
-    }[scheme.removesuffix("-awmse")]  # awmse: min/max grids over weights already clipped to their ranges
+    }[scheme.removesuffix("-gptq").removesuffix("-awmse")]  # awmse/gptq: min/max over weights clipped to ranges
     attrs: dict[str, Any] = {"bit_width": bits}
     if not scheme.startswith("asym"):
         attrs["narrow_range"] = bits == 8
@@ -143,11 +150,15 @@ def quantize_weights(
     check_bits(bits)
     resolved = resolve_scheme(bits, scheme)
     if scheme in NEEDS_CALIBRATION and calibration is None:
-        raise ValueError(f"splitquant: scheme {scheme!r} needs calibration data to set its scales")
+        raise ValueError(f"splitquant: scheme {scheme!r} needs calibration data to set its scales "
+                         "(--param calibration=inputs.npy)")
+    gptq = resolved.endswith("-gptq")
+    if gptq and mode != "layerwise":
+        raise ValueError(f"splitquant: scheme {scheme!r} needs mode='layerwise', got mode={mode!r}")
     names, opaque = require_quantisable(model)
     skip = [name for name, _ in opaque]
     qmodel = copy.deepcopy(model).eval()
-    if resolved.endswith("-awmse"):
+    if resolved.endswith(("-awmse", "-gptq")):
         from neuroedge.converters.splitquant.layers import get_module
         from neuroedge.converters.splitquant.ranges import clip_to_best_ranges
 
@@ -169,8 +180,12 @@ def quantize_weights(
     with torch.no_grad():  # fix every weight scale now (MSE scales are found on first use)
         for layer in quant_layers(qmodel).values():
             layer.quant_weight()
-    if calibration is not None:
-        calibrate(qmodel, calibration, bias_correction)
+    if gptq:
+        from neuroedge.converters.splitquant.gptq import round_model
+
+        round_model(model, qmodel, names, torch.as_tensor(calibration, dtype=torch.float32), bias_correction)
+    if calibration is not None:  # gptq corrected its biases itself, against the rounded layers' inputs
+        calibrate(qmodel, calibration, bias_correction and not gptq)
     return qmodel
 
 

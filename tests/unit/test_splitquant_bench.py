@@ -61,7 +61,7 @@ def _model(val: dict[str, float], test: dict[str, float], fp32: float = 90.0, pl
 
 
 def bench_quantisers() -> list[str]:
-    return ["minmax", "mse", "sym", "sym_mse", "mse_bc", "awmse", "awmse_bc", "sym_awmse"]
+    return ["minmax", "mse", "sym", "sym_mse", "mse_bc", "awmse", "awmse_bc", "sym_awmse", "gptq", "gptq_bc"]
 
 
 def test_choice_reads_validation_only_and_ties_go_to_the_simpler(bench):
