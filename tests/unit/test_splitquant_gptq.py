@@ -133,3 +133,31 @@ def test_convert_command_without_calibration_names_the_option(tmp_path, monkeypa
     err = capsys.readouterr().err
     assert rc != 0 and "needs calibration data" in err and "--param calibration=" in err
     assert "Traceback" not in err
+
+
+def test_converter_bundle_runs_merged_and_the_torch_target_rebuilds_it(tmp_path):
+    """The scheme through the converter: merged = three parts, ONNX = brevitas, torch rebuild = ONNX."""
+    import numpy as np
+
+    from examples.digits.models import digits_mlp
+    from neuroedge.converters.splitquant import CONVERTER
+    from neuroedge.converters.splitquant.params import SplitQuantParams
+    from neuroedge.registry import open_runner
+
+    torch.manual_seed(0)
+    torch.save(digits_mlp().state_dict(), tmp_path / "w.pt")
+    x = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+    np.save(tmp_path / "cal.npy", x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bundle = CONVERTER("examples.digits.models:digits_mlp",
+                           SplitQuantParams(bits=2, scheme="paper-gptq", weights=str(tmp_path / "w.pt"),
+                                            calibration=str(tmp_path / "cal.npy"), check_samples=4),
+                           tmp_path / "b")
+    m = bundle.manifest.metrics
+    assert bundle.manifest.extra["scheme"] == "asym-per-channel-gptq" and bundle.manifest.extra["merged"]
+    assert m["merged_max_rel_error"] <= 1e-5 and m["merged_levels_max"] <= 12
+    assert m["qcdq_ort_max_abs_error"] < 1e-4 and m["qonnx_max_abs_error"] < 1e-4
+    want = open_runner(bundle, "onnxruntime", {"disable_quant_qdq": "true"}).run([x[:1]])[0]
+    got = open_runner(bundle, "torch").run([x[:1]])[0]
+    np.testing.assert_allclose(got, want, atol=1e-4 * max(1.0, float(np.abs(want).max())))
