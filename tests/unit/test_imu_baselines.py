@@ -6,7 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from neuroedge.imu.baselines import BASELINES, Baseline, evaluate, tune
+from neuroedge.imu.baselines import (
+    BASELINES,
+    Baseline,
+    at_edge,
+    evaluate,
+    run_ekf,
+    run_madgwick,
+    run_mahony,
+    tune,
+)
 from neuroedge.imu.families import ImuConfig, generate
 
 CLEAN = replace(ImuConfig(duration_s=8.0, rate_hz=100.0), disturbance_std=0.0, gyro_bias_dps=0.0,
@@ -35,3 +44,35 @@ def test_tune_returns_the_grid_minimum() -> None:
     errors = {t: evaluate(BASELINES["vqf"].run, [seq], {"tau_acc": t})["tilt_deg"] for t in grid["tau_acc"]}
     assert params == {"tau_acc": min(errors, key=errors.get)}
     assert err == pytest.approx(min(errors.values()))
+
+
+def test_compiled_filters_equal_ahrs() -> None:
+    """The compiled Madgwick, Mahony and EKF are ahrs' own updates (disturbed data, off-default settings)."""
+    import numpy as np
+    from ahrs.filters import EKF, Madgwick, Mahony
+
+    from neuroedge.imu.baselines import _q0
+
+    seq = generate(14, replace(CLEAN, disturbance_std=2.0, gyro_bias_dps=0.5, duration_s=3.0))
+    q0, rate = _q0(seq), seq.rate_hz
+    pairs = [(run_madgwick(seq, gain=0.02), Madgwick(gyr=seq.gyr, acc=seq.acc, frequency=rate, gain=0.02, q0=q0).Q),
+             (run_mahony(seq, k_P=0.3, k_I=0.05),
+              Mahony(gyr=seq.gyr, acc=seq.acc, frequency=rate, k_P=0.3, k_I=0.05, q0=q0).Q),
+             (run_ekf(seq, var_acc=2.0, var_gyr=0.01),
+              EKF(gyr=seq.gyr, acc=seq.acc, frequency=rate, frame="NED", q0=q0, noises=[0.01, 2.0, 0.64]).Q)]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours, theirs, atol=1e-9)
+
+
+def test_redundant_grid_points_are_skipped_and_edges_reported() -> None:
+    seq = generate(15, replace(CLEAN, disturbance_std=2.0, duration_s=8.0))
+    seen = []
+
+    def run(s, a: float, b: int):  # noqa: ANN001, ANN202
+        seen.append((a, b))
+        return BASELINES["vqf"].run(s, tau_acc=a)
+
+    base = Baseline("x", run, {}, {"a": [1.0, 3.0, 10.0], "b": [0, 1]}, lambda p: p["b"] == 1 and p["a"] > 1.0)
+    params, _ = tune(base, [seq])
+    assert sorted(seen) == [(1.0, 0), (1.0, 1), (3.0, 0), (10.0, 0)]
+    assert at_edge(base, params) == ([] if params["a"] == 3.0 else ["a"])

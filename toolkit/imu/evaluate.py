@@ -3,7 +3,9 @@
 * ``family_data``: a family's validation split (filter tuning) and test split, disjoint seeds, each
   sequence with its own rate and sensor.
 * ``tune_filters`` / ``score_filters``: every classical filter tuned on that family's validation split,
-  then scored on its test split (that favours the filters, as it should).
+  then scored on its test split (that favours the filters, as it should). ``load_or_tune_filters``
+  caches a family's tuning by a content hash of the filters' and the generator's source and of the split,
+  so a change to the model does not tune the filters again (minutes per family).
 * ``score_model``: the compiled model (``AttitudeModel.run``) per sequence.
 * ``step_latency``: one streaming step of the model against one step of RIANN in onnxruntime (1 thread, IO
   binding), interleaved in rounds in this one process, so both see the same machine load.
@@ -12,13 +14,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neuroedge.imu.baselines import BASELINES, evaluate, run_riann, score, tune
+from neuroedge.imu.baselines import BASELINES, at_edge, evaluate, run_riann, score, tune
 from neuroedge.imu.families import ImuSequence, generate_split
 from neuroedge.imu.fast import AttitudeModel
 
@@ -30,19 +35,47 @@ def family_data(family: str, n_val: int, n_test: int, val_s: float, test_s: floa
 
 def tune_filters(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
                  log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """``{name: {"params", "val_tilt_deg"}}``: a grid search on ``val`` per filter."""
+    """``{name: {"params", "val_tilt_deg", "at_edge"}}``: a grid search on ``val`` per filter."""
     out = {}
     for name in names or BASELINES:
         params, err = tune(BASELINES[name], val)
-        out[name] = {"params": params, "val_tilt_deg": err}
+        out[name] = {"params": params, "val_tilt_deg": err, "at_edge": at_edge(BASELINES[name], params)}
         if log:
             log(f"tuned {name}: {params} -> {err:.2f}° on validation")
     return out
 
 
+FILTER_SOURCES = ("baselines.py", "classic.py", "families.py", "quaternion.py")
+
+
+def filter_key(family: str, n_val: int, val_s: float) -> str:
+    """Content hash of a family's filter tuning: its validation split and the code that makes and scores it."""
+    here = Path(__file__).resolve().parent
+    blob = json.dumps([family, n_val, val_s]).encode()
+    for name in FILTER_SOURCES:
+        blob += (here / name).read_bytes()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def load_or_tune_filters(family: str, n_val: int, val_s: float, cache_dir: Path,
+                         log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """``tune_filters`` on ``family``'s validation split (``n_val`` x ``val_s``), cached by ``filter_key``."""
+    from neuroedge.bundle import atomic_write_bytes
+
+    key = filter_key(family, n_val, val_s)
+    path = Path(cache_dir) / f"filters-{family}-{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    tuned = tune_filters(generate_split("val", family, n_val, val_s), log=log)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(tuned, indent=1).encode())
+    return tuned
+
+
 def score_filters(seqs: Sequence[ImuSequence], tuned: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each filter at its tuned parameters on ``seqs``: tilt, rotation, µs per sample, the parameters."""
-    return {name: {**evaluate(BASELINES[name].run, seqs, entry["params"]), "params": entry["params"]}
+    return {name: {**evaluate(BASELINES[name].run, seqs, entry["params"]), "params": entry["params"],
+                   "val_tilt_deg": entry.get("val_tilt_deg"), "at_edge": entry.get("at_edge", [])}
             for name, entry in tuned.items()}
 
 
