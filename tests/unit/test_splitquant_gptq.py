@@ -161,3 +161,17 @@ def test_converter_bundle_runs_merged_and_the_torch_target_rebuilds_it(tmp_path)
     want = open_runner(bundle, "onnxruntime", {"disable_quant_qdq": "true"}).run([x[:1]])[0]
     got = open_runner(bundle, "torch").run([x[:1]])[0]
     np.testing.assert_allclose(got, want, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+
+
+def test_grouped_conv_keeps_round_to_nearest_and_conv1d_is_rounded():
+    """GPTQ takes dense Linear/Conv1d/Conv2d layers; a grouped conv keeps awmse's rounding, unchanged."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.ReLU(), nn.Flatten(),
+                          nn.Unflatten(1, (4, 16)), nn.Conv1d(4, 6, 3, padding=1), nn.Flatten(),
+                          nn.Linear(96, 3)).eval()
+    x = torch.rand(64, 4, 2, 8, generator=torch.Generator().manual_seed(8))
+    g, r = _quantise(model, "paper-gptq", x), _quantise(model, "paper-awmse", x)
+    wg = {n: m.quant_weight().value for n, m in quant_layers(g).items()}
+    wr = {n: m.quant_weight().value for n, m in quant_layers(r).items()}
+    assert torch.equal(wg["0"], wr["0"])
+    assert not torch.equal(wg["4"], wr["4"]) and not torch.equal(wg["6"], wr["6"])
