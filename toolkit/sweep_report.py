@@ -60,30 +60,35 @@ def write_report(outdir: Path, records: list[dict[str, Any]]) -> None:
     ok = [r for r in records if r.get("status") == "ok" and r.get("accuracy") is not None and r.get("p50_ms")]
     key, axis = latency_key(ok)
     front = {id(ok[i]) for i in pareto_front([(r[key], r["accuracy"]) for r in ok])}
-    ranked = ("p50 relative to the reference probe: the point's p50 over the mean p50 of a fixed ONNX graph "
-              "timed right before and after it, shown in µs at the sweep's median probe speed"
+    ranked = ("p50 relative to the reference probe: the point's p50 over the p50 of a fixed ONNX graph timed "
+              "in alternating chunks with it (or right before and after it), shown in µs at the sweep's median "
+              "probe speed"
               if key != "p50_ms" else "raw p50 latency (some points have no probe)")
     lines = ["# Sweep report", "", f"{len(records)} points, {sum(r.get('status') == 'ok' for r in records)} ok, "
              f"{sum(r.get('status') != 'ok' for r in records)} failed. `*` marks the Pareto front "
              f"(accuracy vs {ranked}).", "",
-             "| | point | accuracy % | p50 µs (raw) | p50 / probe | p50 µs at median probe speed | spread % "
-             "| remeasured | model bytes | status |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| | point | accuracy % | p50 µs (raw) | p50 / probe | p10 / probe | p50 µs at median probe speed "
+             "| spread % | remeasured | model bytes | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     omitted = []
     for r in sorted(records, key=lambda r: r.get("index", 0)):
         acc = f"{r['accuracy']:.2f}" if r.get("accuracy") is not None else ""
         p50 = f"{r['p50_ms'] * 1000:.1f}" if r.get("p50_ms") else ""
         probe = r.get("probe") or {}
         rel = f"{r['p50_relative']:.3f}" if r.get("p50_relative") else ""
+        rel10 = f"{r['p10_relative']:.3f}" if r.get("p10_relative") else ""
         norm = f"{r['p50_at_median_probe_ms'] * 1000:.1f}" if r.get("p50_at_median_probe_ms") else ""
         spread = (r.get("latency") or {}).get("p50_spread_pct")
         again = (f"{probe['remeasured']}" + ("" if probe.get("steady", True) else " (still unsteady)")
+                 + (" (slow spell: probe {}% slower than usual)".format(
+                     probe["probe_slower_than_usual_pct"][probe.get("kept_attempt", 0)]) if probe.get("slow_spell")
+                    else "")
                  if "remeasured" in probe else "")
         if probe.get("omitted"):
             omitted.append(f"{_label(r)}: {probe['omitted']}")
         status = r.get("status", "?") if r.get("status") == "ok" else f"failed: {r.get('error', '')}"
         mark = "*" if id(r) in front else ""
-        lines.append(f"| {mark} | {_label(r)} | {acc} | {p50} | {rel} | {norm} | "
+        lines.append(f"| {mark} | {_label(r)} | {acc} | {p50} | {rel} | {rel10} | {norm} | "
                      f"{'' if spread is None else f'{spread:.1f}'} | {again} | {r.get('model_bytes', '')} | {status} |")
     if omitted:
         lines += ["", "Points without a probe:", *[f"- {o}" for o in omitted]]

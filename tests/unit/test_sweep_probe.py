@@ -144,10 +144,12 @@ def test_paired_timing_cancels_a_machine_that_changes_speed_mid_round() -> None:
 
     clk = FakeClock()
     point, probe = clk.work(30_000), clk.work(10_000)
+    n = {"point": 0}
 
     def slowing_point() -> None:  # the machine halves its speed every 700 point calls, probe and point alike
         point()
-        if clk.calls % 1400 == 0:
+        n["point"] += 1
+        if n["point"] % 700 == 0:
             clk.factor *= 2.0
 
     cfg = BenchConfig(iterations=200, warmup=5, min_duration_s=0.005, rounds=5, warn=False)
@@ -173,3 +175,59 @@ def test_paired_timing_remeasures_a_point_whose_rounds_disagree() -> None:
     cfg = BenchConfig(iterations=100, warmup=5, min_duration_s=0.0, rounds=5, warn=False)
     _, rec = paired_measure(point, probe, cfg, "fake", {}, tolerance=0.10, max_remeasure=2, clock=clk)
     assert rec["remeasured"] == 2 and rec["steady"] is False and len(rec["relative_spread_pct"]) == 3
+
+
+def test_paired_p10_ratio_ignores_delays_that_hit_the_long_call_only() -> None:
+    """Other work on the machine adds time to some calls; the p10 ratio reads the undisturbed speed."""
+    from neuroedge.bench import BenchConfig
+    from neuroedge.sweep.paired import paired_measure
+
+    clk = FakeClock()
+    probe = clk.work(10_000)
+    n = {"point": 0}
+
+    def point() -> None:  # every other call of the long point is preempted for 50 µs; the short probe never is
+        n["point"] += 1
+        clk.t += 30_000 + (50_000 if n["point"] % 2 else 0)
+
+    cfg = BenchConfig(iterations=100, warmup=5, min_duration_s=0.0, rounds=5, warn=False)
+    _, rec = paired_measure(point, probe, cfg, "fake", {}, tolerance=0.03, max_remeasure=0, clock=clk)
+    assert rec["relative_p10"] == pytest.approx(3.0, rel=1e-6)
+    assert rec["relative_p50"] > 4.0  # the p50 lands among the preempted calls
+
+
+def test_paired_timing_keeps_the_steadiest_attempt() -> None:
+    from neuroedge.bench import BenchConfig
+    from neuroedge.sweep.paired import paired_measure
+
+    clk = FakeClock()
+    probe = clk.work(10_000)
+    n = {"point": 0}
+
+    def point() -> None:  # the first attempt's rounds slow down round by round; after it the point is steady
+        k = (n["point"] - 3) // 134  # 3 calls size the chunks; then 134 calls a round (2 chunks)
+        clk.t += int(30_000 * (1.0 + 0.5 * k if 0 <= k < 5 else 1.0))
+        n["point"] += 1
+
+    cfg = BenchConfig(iterations=100, warmup=0, min_duration_s=0.0, rounds=5, warn=False)
+    _, rec = paired_measure(point, probe, cfg, "fake", {}, tolerance=0.03, max_remeasure=2, clock=clk)
+    assert rec["remeasured"] == 1 and rec["steady"] is True
+    assert rec["relative_p50"] == pytest.approx(3.0, rel=1e-6)
+
+
+def test_paired_timing_marks_a_slow_spell_the_ratio_does_not_cancel() -> None:
+    """In a spell the probe runs 2x slower and the point 3x: the rounds agree, but the probe is slower than
+    this node's usual probe, so the record marks the point as measured in a slow spell."""
+    from neuroedge.bench import BenchConfig
+    from neuroedge.sweep.paired import paired_measure
+
+    clk = FakeClock()
+    probe, point = clk.work(20_000), clk.work(90_000)
+    cfg = BenchConfig(iterations=100, warmup=5, min_duration_s=0.0, rounds=5, warn=False)
+    _, rec = paired_measure(point, probe, cfg, "fake", {}, tolerance=0.03, max_remeasure=2, clock=clk,
+                            usual_probe_ms=0.010)
+    assert rec["remeasured"] == 0 and rec["slow_spell"] is True
+    assert rec["probe_slower_than_usual_pct"] == [100.0]
+    _, rec = paired_measure(clk.work(30_000), clk.work(10_000), cfg, "fake", {}, tolerance=0.03, max_remeasure=2,
+                            clock=clk, usual_probe_ms=0.010)
+    assert rec["slow_spell"] is False and rec["relative_p50"] == pytest.approx(3.0, rel=1e-6)

@@ -123,6 +123,28 @@ class Bracket:
                 return float(last["p50_ms"])
         return None
 
+    def _usual_file(self) -> Path | None:
+        return None if self.share_file is None else self.share_file.with_name("probe-usual.json")
+
+    def _usual(self) -> float | None:
+        """The fastest probe p50 this node has seen for this probe and settings (None: never measured)."""
+        path = self._usual_file()
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            return float(json.loads(path.read_text())[self.key])  # type: ignore[union-attr]
+        return None
+
+    def _keep_usual(self, p50_ms: float) -> None:
+        path = self._usual_file()
+        if path is None:
+            return
+        known: dict[str, float] = {}
+        with contextlib.suppress(OSError, ValueError):
+            known = dict(json.loads(path.read_text()))
+        known[self.key] = min(p50_ms, float(known.get(self.key, p50_ms)))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, path)
+
     def _keep(self, p50_ms: float) -> None:
         if self.share_file is None:
             return
@@ -135,11 +157,14 @@ class Bracket:
         """``bench()`` between probes; or, where the probe and the point both give their timed call in
         this process (``runner.bench_call``), the two timed in alternating chunks (``neuroedge.sweep.paired``)."""
         if self.probe_call is not None and config is not None and hasattr(runner, "bench_call"):
-            from neuroedge.sweep.paired import paired_measure
+            from neuroedge.sweep.paired import PAIRED_TOLERANCE, paired_measure
 
-            return paired_measure(runner.bench_call(inputs), self.probe_call, config,
-                                  str(getattr(runner, "target", "point")), runner.settings(), self.tolerance,
-                                  self.max_remeasure, self.key)
+            report, record = paired_measure(runner.bench_call(inputs), self.probe_call, config,
+                                            str(getattr(runner, "target", "point")), runner.settings(),
+                                            min(self.tolerance, PAIRED_TOLERANCE), self.max_remeasure, self.key,
+                                            usual_probe_ms=self._usual())
+            self._keep_usual(record["probe_p50_ms"])
+            return report, record
         t_probe = 0.0
         shared = self._shared()
         if shared is None:

@@ -35,6 +35,8 @@ def with_relative(result: dict[str, Any], omitted: dict[str, Any]) -> dict[str, 
     """Add ``p50_relative`` (the point's p50 over its probes' mean p50) where the point was probed."""
     if "probe" in result:
         result["p50_relative"] = result["probe"]["relative_p50"]
+        if result["probe"].get("relative_p10"):  # paired timing only (neuroedge.sweep.paired)
+            result["p10_relative"] = result["probe"]["relative_p10"]
         result.setdefault("summary", {})["p50_relative"] = round(result["p50_relative"], 4)
     elif omitted and result.get("p50_ms"):
         result["probe"] = omitted
