@@ -21,7 +21,7 @@ A slow spell of the host (other tenants of the VM) slows the probe and the point
 proportion: on this VM, in spells where the probe ran 30-70% slower than usual for minutes at a time,
 some points read 10-15% higher relative to it while their rounds agreed, and others did not move.
 Waiting such a spell out costs minutes, and re-measuring inside it changes nothing (tried: 0.5 s
-waits made a sweep 1.6x longer and left the figures as they were). So the probe's own speed is
+waits made a sweep 1.6x longer, and the spells outlasted the waits). So the probe's own speed is
 recorded instead: against the fastest probe p50 this node has seen for the same probe and settings
 (``usual_probe_ms``, kept by the caller), as ``probe_slower_than_usual_pct``; a point measured more
 than ``SLOW_PROBE`` (15%) slow is marked ``slow_spell``, and the report says so.
