@@ -161,12 +161,13 @@ def imu(d: dict) -> str:
     fams = d["families"]
     filters = ("madgwick", "mahony", "ekf", "vqf", "fusion")
     rows = ["| family | model, family unseen | model, in family | core only | RIANN | "
-            + " | ".join(f"{n} (tuned)" for n in filters) + " | unseen / best filter |",
-            "|---|---|---|---|---|" + "---|" * len(filters) + "---|"]
+            + " | ".join(f"{n} (tuned)" for n in filters) + " | unseen / best filter (90% CI) | in family / best |",
+            "|---|---|---|---|---|" + "---|" * len(filters) + "---|---|"]
     for name, f in fams.items():
         cells = [f"**{f[n]:.2f}°**" if n == f["best_tuned_filter_name"] else f"{f[n]:.2f}°" for n in filters]
         rows.append(f"| {name} | {f['model']:.2f}° | {f['model_in_family']:.2f}° | {f['model_core_only']:.2f}° | "
-                    f"{f['riann']:.2f}° | " + " | ".join(cells) + f" | {f['ratio_unseen']:.2f} |")
+                    f"{f['riann']:.2f}° | " + " | ".join(cells) + f" | {f['ratio_unseen']:.2f} "
+                    f"({f['ratio_unseen_90ci'][0]:.2f}-{f['ratio_unseen_90ci'][1]:.2f}) | {f['ratio_in_family']:.2f} |")
     g = d["goals"]
     yes = {True: "met", False: "**not met**"}
     rows.append("")
