@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from neuroedge.converters.splitquant.layers import get_module
-from neuroedge.converters.splitquant.ranges import _patches
+from neuroedge.converters.splitquant.ranges import feed_inputs
 
 DAMP = 0.01  # of the mean diagonal of H, as in GPTQ: keeps H invertible when inputs are collinear
 PARTS = ("lower", "middle", "upper")  # SplitLayer's children, in call order
@@ -95,23 +95,13 @@ def _input_stats(model: nn.Module, heads: dict[str, nn.Module], data: torch.Tens
     """Per named layer: (``X^T X`` or None, the sum of its input rows, the row count), on ``data``."""
     acc: dict[str, list] = {}
 
-    def hook(name: str):
-        def record(module: nn.Module, inputs: tuple, _out: torch.Tensor) -> None:
-            x = _patches(module, inputs[0].detach()).double()
-            a = acc.setdefault(name, [0.0, 0.0, 0])
-            if hessian:
-                a[0] = a[0] + x.T @ x
-            a[1], a[2] = a[1] + x.sum(0), a[2] + x.shape[0]
-        return record
+    def record(name: str, x: torch.Tensor) -> None:
+        a = acc.setdefault(name, [0.0, 0.0, 0])
+        if hessian:
+            a[0] = a[0] + x.T @ x
+        a[1], a[2] = a[1] + x.sum(0), a[2] + x.shape[0]
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in heads.items()]
-    try:
-        with torch.no_grad():
-            for batch in torch.as_tensor(data, dtype=torch.float32).split(batch_size):
-                model(batch)
-    finally:
-        for hd in handles:
-            hd.remove()
+    feed_inputs(model, heads, data, record, batch_size)
     return {n: (a[0] if hessian else None, a[1], a[2]) for n, a in acc.items()}
 
 

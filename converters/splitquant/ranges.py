@@ -28,6 +28,8 @@ recovers plain INT2 almost entirely (see benchmarks/splitquant.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -50,24 +52,20 @@ def _patches(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return u.transpose(1, 2).reshape(-1, u.shape[1])
 
 
-def input_mean_squares(model: nn.Module, layers: dict[str, nn.Module], data: torch.Tensor,
-                       batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """``h = E[u_j^2]`` per input feature of each named layer, from ``model`` run on ``data``."""
-    sums: dict[str, torch.Tensor] = {}
-    rows: dict[str, int] = {}
-
+def feed_inputs(model: nn.Module, layers: dict[str, nn.Module], data: torch.Tensor,
+                record: Callable[[str, torch.Tensor], None], batch_size: int = 256) -> None:
+    """Run ``model`` on ``data`` in batches; ``record(name, rows)`` sees each named layer's input rows
+    (``_patches``: one row per output position), as float64. Layers whose input cannot be unfolded are skipped."""
     def hook(name: str):
-        def record(module: nn.Module, inputs: tuple, _out: torch.Tensor) -> None:
+        def on_forward(module: nn.Module, inputs: tuple, _out: torch.Tensor) -> None:
             try:
                 u = _patches(module, inputs[0].detach()).double()
             except ValueError:
                 return
-            sums[name] = sums.get(name, 0) + (u * u).sum(0)
-            rows[name] = rows.get(name, 0) + u.shape[0]
-        return record
+            record(name, u)
+        return on_forward
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in layers.items() if getattr(m, "groups", 1) == 1]
-    model.eval()
+    handles = [m.register_forward_hook(hook(n)) for n, m in layers.items()]
     try:
         with torch.no_grad():
             for batch in torch.as_tensor(data, dtype=torch.float32).split(batch_size):
@@ -75,6 +73,20 @@ def input_mean_squares(model: nn.Module, layers: dict[str, nn.Module], data: tor
     finally:
         for h in handles:
             h.remove()
+
+
+def input_mean_squares(model: nn.Module, layers: dict[str, nn.Module], data: torch.Tensor,
+                       batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """``h = E[u_j^2]`` per input feature of each named layer, from ``model`` run on ``data``."""
+    sums: dict[str, torch.Tensor] = {}
+    rows: dict[str, int] = {}
+
+    def record(name: str, u: torch.Tensor) -> None:
+        sums[name] = sums.get(name, 0) + (u * u).sum(0)
+        rows[name] = rows.get(name, 0) + u.shape[0]
+
+    model.eval()
+    feed_inputs(model, {n: m for n, m in layers.items() if getattr(m, "groups", 1) == 1}, data, record, batch_size)
     return {n: sums[n] / rows[n] for n in sums}
 
 
