@@ -37,13 +37,15 @@ def test_disturbance_hurts_filters() -> None:
     assert evaluate(BASELINES["vqf"].run, [seq], {"tau_acc": 3.0})["tilt_deg"] > 0.5
 
 
-def test_tune_returns_the_grid_minimum() -> None:
+def test_tune_returns_the_minimum_of_all_it_tried_and_steps_past_an_edge() -> None:
     seq = generate(13, replace(CLEAN, disturbance_std=2.0, duration_s=10.0))
-    grid = {"tau_acc": [0.3, 3.0, 30.0]}
-    params, err = tune(Baseline("vqf", BASELINES["vqf"].run, {"tau_acc": 3.0}, grid), [seq])
-    errors = {t: evaluate(BASELINES["vqf"].run, [seq], {"tau_acc": t})["tilt_deg"] for t in grid["tau_acc"]}
-    assert params == {"tau_acc": min(errors, key=errors.get)}
+    grid = {"tau_acc": [0.01, 0.02, 0.04]}  # far too short for 2 m/s² of linear acceleration
+    params, err, tried = tune(Baseline("vqf", BASELINES["vqf"].run, {"tau_acc": 3.0}, grid), [seq])
+    assert tried["tau_acc"][:3] == grid["tau_acc"] and max(tried["tau_acc"]) > 0.04  # it went on past 0.04
+    errors = {t: evaluate(BASELINES["vqf"].run, [seq], {"tau_acc": t})["tilt_deg"] for t in tried["tau_acc"]}
+    assert params == {"tau_acc": min(errors, key=errors.get)} and params["tau_acc"] > 0.04
     assert err == pytest.approx(min(errors.values()))
+    assert at_edge(params, tried) == ([] if params["tau_acc"] < max(tried["tau_acc"]) else ["tau_acc"])
 
 
 def test_compiled_filters_equal_ahrs() -> None:
@@ -73,6 +75,6 @@ def test_redundant_grid_points_are_skipped_and_edges_reported() -> None:
         return BASELINES["vqf"].run(s, tau_acc=a)
 
     base = Baseline("x", run, {}, {"a": [1.0, 3.0, 10.0], "b": [0, 1]}, lambda p: p["b"] == 1 and p["a"] > 1.0)
-    params, _ = tune(base, [seq])
+    params, _, tried = tune(base, [seq], max_steps=0)
     assert sorted(seen) == [(1.0, 0), (1.0, 1), (3.0, 0), (10.0, 0)]
-    assert at_edge(base, params) == ([] if params["a"] == 3.0 else ["a"])
+    assert at_edge(params, tried) == ([] if params["a"] == 3.0 else ["a"])

@@ -106,8 +106,8 @@ def _geom(lo: float, hi: float, n: int) -> list[float]:
     return [float(f"{v:.3g}") for v in np.geomspace(lo, hi, n)]
 
 
-# Grids: log-spaced, each wide enough that no family's choice sits on an edge (checked on validation,
-# ``tune`` records it as ``at_edge``); every option that changes the estimate is searched, VQF's bias
+# Grids: log-spaced; ``tune`` steps past an edge where the best value sits on one (and records it as
+# ``at_edge`` if it stops there); every option that changes the estimate is searched, VQF's bias
 # estimator included.
 BASELINES: dict[str, Baseline] = {
     b.name: b
@@ -177,10 +177,19 @@ def evaluate(run: Callable[..., np.ndarray], seqs: Sequence[ImuSequence], params
             "per_sequence_tilt_deg": [round(t, 3) for t in tilts], "us_per_sample": 1e6 * seconds / max(samples, 1)}
 
 
-def tune(baseline: Baseline, val: Sequence[ImuSequence],
-         progress: Callable[[str], None] | None = None) -> tuple[dict[str, Any], float]:
-    """Grid search on the validation split: (best params, its validation tilt error)."""
+def _numeric(grid: Sequence[Any]) -> list[float]:
+    return sorted(g for g in grid if not isinstance(g, bool))
+
+
+def tune(baseline: Baseline, val: Sequence[ImuSequence], progress: Callable[[str], None] | None = None,
+         max_steps: int = 6) -> tuple[dict[str, Any], float, dict[str, list[float]]]:
+    """Grid search on the validation split, then past the grid's edges: where the best value of a numeric
+    option (three values or more) is its grid's first or last, that option alone steps on by the grid's own
+    ratio while the error falls, at most ``max_steps`` times (a grid from zero only upwards). Why: 3 x 30 s
+    and fixed grids left VQF's best settings on the grid's edge. Returns the best parameters, their
+    validation tilt error, and every value tried per option (``at_edge`` reads those)."""
     keys = list(baseline.grid)
+    tried = {k: list(baseline.grid[k]) for k in keys}
     best: tuple[dict[str, Any], float] | None = None
     for values in itertools.product(*(baseline.grid[k] for k in keys)):
         params = dict(zip(keys, values, strict=True))
@@ -192,14 +201,34 @@ def tune(baseline: Baseline, val: Sequence[ImuSequence],
         if best is None or err < best[1]:
             best = (params, err)
     assert best is not None
-    return best
+    for k in keys:
+        nums = _numeric(baseline.grid[k])
+        if len(nums) < 3:
+            continue
+        ends = [(nums[-1], nums[-1] / nums[-2])] if nums[-2] > 0 else []
+        ends += [(nums[0], nums[0] / nums[1])] if nums[0] > 0 else []  # a grid from zero has no step below
+        for end, ratio in ends:
+            value = end
+            for _ in range(max_steps):
+                if best[0][k] != value:
+                    break
+                value = float(f"{value * ratio:.3g}")
+                params = {**best[0], k: value}
+                tried[k].append(value)
+                err = evaluate(baseline.run, val, params)["tilt_deg"]
+                if progress:
+                    progress(f"{baseline.name} {params} -> {err:.3f}° (past the grid)")
+                if err < best[1]:
+                    best = (params, err)
+    return best[0], best[1], tried
 
 
-def at_edge(baseline: Baseline, params: dict[str, Any]) -> list[str]:
-    """The numeric options whose chosen value is the first or last of its grid (the grid may be too narrow)."""
+def at_edge(params: dict[str, Any], tried: dict[str, Sequence[Any]]) -> list[str]:
+    """The numeric options (three values or more) whose chosen value is the first or last of all it tried:
+    the search stopped there (``max_steps``, or a grid that starts at zero), so a better value may lie past it."""
     out = []
-    for k, grid in baseline.grid.items():
-        nums = [g for g in grid if not isinstance(g, bool)]
-        if len(nums) > 2 and params[k] in (min(nums), max(nums)):
+    for k, grid in tried.items():
+        nums = _numeric(grid)
+        if len(nums) > 2 and params[k] in (nums[0], nums[-1]):
             out.append(k)
     return out

@@ -35,11 +35,13 @@ def family_data(family: str, n_val: int, n_test: int, val_s: float, test_s: floa
 
 def tune_filters(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
                  log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """``{name: {"params", "val_tilt_deg", "at_edge"}}``: a grid search on ``val`` per filter."""
+    """``{name: {"params", "val_tilt_deg", "at_edge", "past_grid"}}``: ``tune`` on ``val`` per filter."""
     out = {}
     for name in names or BASELINES:
-        params, err = tune(BASELINES[name], val)
-        out[name] = {"params": params, "val_tilt_deg": err, "at_edge": at_edge(BASELINES[name], params)}
+        params, err, tried = tune(BASELINES[name], val)
+        out[name] = {"params": params, "val_tilt_deg": err, "at_edge": at_edge(params, tried),
+                     "past_grid": {k: v[len(BASELINES[name].grid[k]):] for k, v in tried.items()
+                                   if len(v) > len(BASELINES[name].grid[k])}}
         if log:
             log(f"tuned {name}: {params} -> {err:.2f}° on validation")
     return out
