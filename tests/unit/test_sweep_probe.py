@@ -231,3 +231,22 @@ def test_paired_timing_marks_a_slow_spell_the_ratio_does_not_cancel() -> None:
     _, rec = paired_measure(clk.work(30_000), clk.work(10_000), cfg, "fake", {}, tolerance=0.03, max_remeasure=2,
                             clock=clk, usual_probe_ms=0.010)
     assert rec["slow_spell"] is False and rec["relative_p50"] == pytest.approx(3.0, rel=1e-6)
+
+
+def test_a_point_benchmarked_in_a_slow_spell_is_deferred_once_and_the_faster_probe_kept() -> None:
+    from neuroedge.sweep.grid import Point
+    from neuroedge.sweep.local import defer_if_slow
+
+    def result(slow_pct: float, rel: float) -> dict:
+        return {"p50_relative": rel, "probe": {"slow_spell": slow_pct > 15, "probe_slower_than_usual_pct": [slow_pct],
+                                               "kept_attempt": 0}}
+
+    p = Point(index=0, overrides={}, config={}, key="k")
+    assert defer_if_slow(p, result(40.0, 0.92)) is None  # first slow result: measure again later
+    kept = defer_if_slow(p, result(2.0, 0.78))
+    assert kept["p50_relative"] == 0.78 and kept["probe"]["deferred_for_slow_spell"] == 1
+    q = Point(index=1, overrides={}, config={}, key="q")
+    assert defer_if_slow(q, result(40.0, 0.92)) is None
+    kept = defer_if_slow(q, result(60.0, 0.95))  # still slow: no second deferral, the faster probe's result is kept
+    assert kept["p50_relative"] == 0.92
+    assert defer_if_slow(Point(index=2, overrides={}, config={}, key="r"), result(3.0, 0.5))["p50_relative"] == 0.5

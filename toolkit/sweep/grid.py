@@ -29,6 +29,7 @@ class Point:
     built: dict[str, Any] | None = None
     built_by: int | None = None  # pid of the local worker that built it (its runner is still open there)
     bench_attempts: int = 0
+    slow_benches: list[dict[str, Any]] = field(default_factory=list)  # results taken in a host slow spell
 
 
 # ---- grid ------------------------------------------------------------------------------------

@@ -19,6 +19,30 @@ def _needs_quiet(point: Point) -> bool:
     return bench_isolation(point.config) == "node"
 
 
+MAX_SLOW_DEFERRALS = 1
+
+
+def _slowness(result: dict[str, Any]) -> float:
+    """How much slower than usual the point's probe ran (0 when unknown; ``neuroedge.sweep.paired``)."""
+    probe = result.get("probe") or {}
+    slow = probe.get("probe_slower_than_usual_pct") or [0.0]
+    return float(slow[probe.get("kept_attempt", 0)])
+
+
+def defer_if_slow(point: Point, result: dict[str, Any]) -> dict[str, Any] | None:
+    """A benchmark taken in a slow spell of the host (``slow_spell``) is put aside and the point benchmarked
+    again later, once (a spell can last seconds or minutes; the points benchmarked in between are the
+    wait). Returns None to defer, else the result to keep: the one whose probe ran fastest."""
+    if (result.get("probe") or {}).get("slow_spell") and len(point.slow_benches) < MAX_SLOW_DEFERRALS:
+        point.slow_benches.append(result)
+        return None
+    if not point.slow_benches:
+        return result
+    kept = min([*point.slow_benches, result], key=_slowness)
+    kept.setdefault("probe", {})["deferred_for_slow_spell"] = len(point.slow_benches)
+    return kept
+
+
 class LocalPool:
     """N worker processes. Unlike a ProcessPoolExecutor, a dead worker is attributed to its point."""
 
@@ -84,6 +108,12 @@ class LocalPool:
                         pass
                     else:
                         slot["point"] = None
+                        if status == "ok" and stage == "bench":
+                            kept = defer_if_slow(point, payload)
+                            if kept is None:
+                                benches.append(point)  # measured again after the other waiting benchmarks
+                                continue
+                            payload = kept
                         if status == "ok" and stage == "build":
                             point.built, point.built_by = payload, slot["pid"]
                             if on_built:
