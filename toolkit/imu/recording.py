@@ -166,8 +166,22 @@ def check_units(seq: ImuSequence, path: str | Path = "recording") -> list[str]:
                            f"with --accel-units {au}, not 9.81{hint}")
     s, rho = gyro_accel_scale(seq.acc, seq.gyr, seq.rate_hz)
     if not math.isfinite(s) or rho < 0.7:
-        notes.append(f"gyro units not checked: the accelerometer's view of gravity turns too little, or too "
-                     f"noisily, to compare with the gyro (correlation {rho:.2f}, needs 0.7)")
+        # No calm stretch to compare rates on (a device carried or swung all the time): predict gravity's
+        # direction over short windows instead, at each candidate scale (``neuroedge.imu.gyro_units``).
+        from neuroedge.imu.gyro_units import gyro_units_verdict
+
+        wrong, detail = gyro_units_verdict(seq.acc, seq.gyr, seq.rate_hz)
+        if wrong == "deg/s read as rad/s":
+            raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns the body far "
+                               f"faster than the accelerometer sees it turn ({detail}); the gyro looks like "
+                               "deg/s: pass --gyro-units deg/s")
+        if wrong == "rad/s read as deg/s":
+            raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns the body far "
+                               f"slower than the accelerometer sees it turn ({detail}); the gyro looks like "
+                               "rad/s: pass --gyro-units rad/s")
+        notes.append(f"gyro units checked by predicting gravity's direction ({detail}): no calm stretch to "
+                     f"compare rates on (correlation {rho:.2f}, needs 0.7)" if "tilts too little" not in detail
+                     else f"gyro units not checked: {detail}")
         return notes
     if not 0.5 <= s <= 2.0:
         if 1 / 90 <= s <= 1 / 35:

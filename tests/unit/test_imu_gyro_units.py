@@ -1,0 +1,53 @@
+"""Gyro units on a recording with no calm stretch: a swinging device whose accelerometer never sees
+gravity alone (the sample-by-sample rate check has nothing to compare on, so it used to pass a deg/s
+file unchecked, 91° wrong)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neuroedge.imu.families import ImuSequence, generate_split
+from neuroedge.imu.gyro_units import gyro_units_verdict
+from neuroedge.imu.recording import ImuDataError, check_units
+
+
+def _swing(seconds: float = 30.0, rate: float = 100.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """A pendulum-like swing (roll ±35° at 1.7 s, pitch ±15°, slow yaw) with 4 m/s² of sideways sway:
+    written from the physics here, not from the project's motion families."""
+    from scipy.spatial.transform import Rotation
+
+    t = np.arange(int(seconds * rate)) / rate
+    rot = Rotation.from_euler("ZYX", np.stack([0.3 * t, np.deg2rad(15) * np.sin(2 * np.pi * t / 6.3 + 0.4),
+                                               np.deg2rad(35) * np.sin(2 * np.pi * t / 1.7)], 1))
+    gyr = (rot[:-1].inv() * rot[1:]).as_rotvec() * rate
+    gyr = np.vstack([gyr, gyr[-1:]])
+    pos = np.stack([0.3 * np.sin(2 * np.pi * t / 1.7), 0.1 * np.sin(2 * np.pi * t / 0.9), 0 * t], 1)
+    acc_world = np.gradient(np.gradient(pos, 1 / rate, axis=0), 1 / rate, axis=0) + [0.0, 0.0, 9.81]
+    rng = np.random.default_rng(3)
+    acc = rot.inv().apply(acc_world) + rng.normal(0, 0.05, (len(t), 3))
+    return acc, gyr + rng.normal(0, 0.005, gyr.shape), rate
+
+
+def _seq(acc: np.ndarray, gyr: np.ndarray, rate: float) -> ImuSequence:
+    return ImuSequence(t=np.arange(len(acc)) / rate, acc=acc, gyr=gyr, q=None, rate_hz=rate,
+                       meta={"gyro_units": "rad/s", "accel_units": "m/s2"})
+
+
+def test_a_deg_s_swing_read_as_rad_s_is_refused_with_the_reason() -> None:
+    acc, gyr, rate = _swing()
+    assert gyro_units_verdict(acc, gyr, rate)[0] is None
+    assert gyro_units_verdict(acc, gyr * 180 / math.pi, rate)[0] == "deg/s read as rad/s"
+    with pytest.raises(ImuDataError, match="looks like deg/s: pass --gyro-units deg/s"):
+        check_units(_seq(acc, gyr * 180 / math.pi, rate), "swing.csv")
+    assert "predicting gravity's direction" in " ".join(check_units(_seq(acc, gyr, rate), "swing.csv"))
+
+
+@pytest.mark.parametrize("family", ["handheld", "random_walk", "vehicle", "fast_rotation", "impacts"])
+def test_right_units_are_never_refused_and_deg_s_is_caught_where_the_device_tilts(family: str) -> None:
+    for seq in generate_split("test", family, 2, duration_s=20.0):
+        assert gyro_units_verdict(seq.acc, seq.gyr, seq.rate_hz)[0] is None
+        wrong = gyro_units_verdict(seq.acc, seq.gyr * 180 / math.pi, seq.rate_hz)[0]
+        assert wrong == ("deg/s read as rad/s" if family != "vehicle" else None)  # a car barely tilts
