@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("-o", "--output", required=True, help="output CSV: t,qw,qx,qy,qz")
     s.add_argument("--gyro-units", default="rad/s", choices=("rad/s", "deg/s"), help="gyro columns' unit")
     s.add_argument("--accel-units", default="m/s2", choices=("m/s2", "g"), help="accelerometer columns' unit")
+    s.add_argument("--columns", help="the file's header names where they differ from ours, e.g. "
+                                     "t=timestamp,ax=acc_x,ay=acc_y,az=acc_z,gx=gyro_x,gy=gyro_y,gz=gyro_z")
     s.add_argument("--compare-filters", action="store_true",
                    help="with reference columns: also score RIANN and the classical filters (library defaults)")
     s.add_argument("--model", help="a model .npz (default: the one shipped in the package)")
@@ -43,12 +45,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from neuroedge.imu.fast import SHIPPED, AttitudeModel
-    from neuroedge.imu.recording import check_units, load_csv, write_table
+    from neuroedge.imu.recording import check_units, load_csv, parse_columns, write_table
 
     out = Path(args.output)
     if out.exists() and not args.force:
         raise ValueError(f"{out}: exists; pass --force to replace it")
-    seq = load_csv(args.recording, gyro_units=args.gyro_units, accel_units=args.accel_units)
+    seq = load_csv(args.recording, gyro_units=args.gyro_units, accel_units=args.accel_units,
+                   columns=parse_columns(args.columns))
     notes = [] if args.skip_unit_check else check_units(seq, args.recording)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

@@ -38,9 +38,34 @@ def _units(value: str, table: dict[str, float], option: str) -> float:
     return table[value]
 
 
-def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/s2") -> ImuSequence:
-    """Read a recording; convert to m/s² and rad/s; the rate comes from the timestamps (gaps refused)."""
+def parse_columns(spec: str | None) -> dict[str, str]:
+    """``--columns t=timestamp,ax=acc_x,...``: our column name -> the file's header name."""
+    mapping: dict[str, str] = {}
+    known = SIGNAL_COLUMNS + REFERENCE_COLUMNS
+    for item in (spec or "").split(","):
+        if not item.strip():
+            continue
+        ours, sep, theirs = item.partition("=")
+        ours = ours.strip().lower()
+        if not sep or not theirs.strip() or ours not in known:
+            raise ImuDataError(f"--columns {item.strip()!r}: expected NAME=HEADER with NAME one of {','.join(known)}")
+        mapping[ours] = theirs.strip().lower()
+    return mapping
+
+
+def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/s2",
+             columns: dict[str, str] | None = None) -> ImuSequence:
+    """Read a recording; convert to m/s² and rad/s; the rate comes from the timestamps (gaps refused).
+
+    ``columns`` maps our column names to the file's header names where they differ (``parse_columns``)."""
     path = Path(path)
+    try:
+        return _load_csv(path, gyro_units, accel_units, columns or {})
+    except UnicodeDecodeError as exc:
+        raise ImuDataError(f"{path}: not a text CSV file (byte {exc.start} is not UTF-8)") from None
+
+
+def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, str]) -> ImuSequence:
     g_scale = _units(gyro_units, GYRO_UNITS, "--gyro-units")
     a_scale = _units(accel_units, ACCEL_UNITS, "--accel-units")
     if not path.is_file():
@@ -48,13 +73,25 @@ def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/
     with open(path, newline="") as f:
         reader = csv.reader(f)
         try:
-            header = [h.strip().lower() for h in next(reader)]
+            raw_header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
             raise ImuDataError(f"{path}: empty file; expected a header {','.join(SIGNAL_COLUMNS)}") from None
+        # The file's names, renamed to ours where --columns says so.
+        renamed = {theirs: ours for ours, theirs in columns.items()}
+        absent = [f"{ours}={theirs}" for ours, theirs in columns.items() if theirs not in raw_header]
+        if absent:
+            raise ImuDataError(f"{path}: line 1 (header): --columns {', '.join(absent)}: no such column; the "
+                               f"header has {','.join(raw_header)}")
+        header = [renamed.get(h, h) for h in raw_header]
         missing = [c for c in SIGNAL_COLUMNS if c not in header]
         if missing:
+            hint = ""
+            if len(raw_header) == 1 and any(d in raw_header[0] for d in ";\t|"):
+                hint = "; the header is one column: the file must be comma-separated"
             raise ImuDataError(f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
-                               f"expected {','.join(SIGNAL_COLUMNS)} (and optionally {','.join(REFERENCE_COLUMNS)})")
+                               f"expected {','.join(SIGNAL_COLUMNS)} (and optionally {','.join(REFERENCE_COLUMNS)}); "
+                               f"the header has {','.join(raw_header)[:200]}{hint}. Map other names with "
+                               "--columns t=timestamp,ax=acc_x,...")
         ref = [c for c in REFERENCE_COLUMNS if c in header]
         if ref and len(ref) != 4:
             raise ImuDataError(f"{path}: line 1 (header): reference columns {', '.join(ref)} without "
