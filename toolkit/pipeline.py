@@ -113,9 +113,11 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(f"{where}: field 'bench.isolation' is {isolation!r}; expected one of {', '.join(BENCH_ISOLATION)}")
     if "ref" not in config.get("model", {}):
         raise ConfigError(f"{where}: missing field 'model.ref' (package.module:factory or a model file)")
-    steps = config.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise ConfigError(f"{where}: missing field 'steps' (at least one [[steps]] with a converter)")
+    onnx_model = is_onnx_model(config)
+    steps = config.get("steps", [] if onnx_model else None)
+    if not isinstance(steps, list) or not (steps or onnx_model):
+        raise ConfigError(f"{where}: missing field 'steps' (at least one [[steps]] with a converter; none are "
+                          "needed when model.ref is an .onnx file)")
     for i, step in enumerate(steps):
         if not isinstance(step, dict) or "converter" not in step:
             raise ConfigError(f"{where}: field 'steps[{i}].converter' is missing")
@@ -126,12 +128,16 @@ def validate(config: dict[str, Any]) -> None:
             conv = registry.get_converter(step["converter"])
         except registry.RegistryError as exc:
             raise ConfigError(f"{where}: field 'steps[{i}].converter': {exc}") from None
+        if onnx_model and conv.accepts != "bundle":
+            raise ConfigError(f"{where}: steps[{i}] {conv.name!r} takes a torch model, but model.ref is an ONNX "
+                              "file: turning ONNX back into torch is not reliable, so give the torch model "
+                              "(package.module:factory), or keep the ONNX file with steps that read onnx")
         if i > 0 and conv.accepts != "bundle":
             raise ConfigError(f"{where}: steps[{i}] {conv.name!r} takes a model, so it must be the first step")
         registry.parse_params(conv.params, _step_params(config, i, conv), where=f"{where}: steps[{i}].params")
     convs = [registry.get_converter(step["converter"]) for step in steps]
     try:
-        formats = chain_formats(convs, first_source="model")
+        formats = chain_formats(convs, first_source="onnx" if onnx_model else "model") or ["onnx"]
     except ConvertError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     target = config.get("target", {}).get("name")
@@ -143,13 +149,23 @@ def validate(config: dict[str, Any]) -> None:
                 f"{where}: field 'target.name': unknown target {name!r}; known: {', '.join(registry.target_names())}"
             )
         tgt = registry.get_target(spec)
+        if onnx_model and not convs and name == "torch":  # it rebuilds the converter's recorded torch model
+            raise ConfigError(f"{where}: field 'target.name': the torch target runs the torch model a converter "
+                              "recorded, and an imported ONNX file has none; use onnxruntime (or a converter "
+                              "that reads onnx, such as tensorrt)")
         if not set(formats[-1].split("/")) & set(tgt.formats):
+            last = f"the last step {convs[-1].name!r} writes" if convs else "the ONNX model is"
             raise ConfigError(f"{where}: field 'target.name': {name!r} runs {', '.join(tgt.formats)} bundles, but "
-                              f"the last step {convs[-1].name!r} writes {formats[-1]}")
+                              f"{last} {formats[-1]}")
         try:
             registry.target_options(spec, config["target"].get("options", {}))
         except registry.RegistryError as exc:
             raise ConfigError(f"{where}: field 'target.options': {exc}") from None
+
+
+def is_onnx_model(config: dict[str, Any]) -> bool:
+    """Whether model.ref names an ONNX file (imported as the first bundle; steps then read onnx)."""
+    return str(config.get("model", {}).get("ref", "")).lower().endswith(".onnx")
 
 
 def _step_params(config: dict[str, Any], i: int, conv: registry.Converter) -> dict[str, Any]:
@@ -239,11 +255,17 @@ def build(config: dict[str, Any], out: Path) -> tuple[Any, dict[str, Any]]:
     source: Any = model["ref"]
     bundle = None
     result: dict[str, Any] = {"name": config.get("name", Path(out).name)}
-    for i, step in enumerate(config["steps"]):
+    if is_onnx_model(config):  # a user's ONNX file: checked and imported as the first bundle
+        from neuroedge.onnx_import import import_onnx
+
+        t0 = time.perf_counter()
+        source = bundle = import_onnx(model["ref"], Path(out) / "steps" / "import-onnx")
+        result["convert_import-onnx_s"] = round(time.perf_counter() - t0, 3)
+    for i, step in enumerate(config.get("steps", [])):
         conv = registry.get_converter(step["converter"])
         params = registry.parse_params(conv.params, _step_params(config, i, conv), where=f"steps[{i}].params")
         t0 = time.perf_counter()
-        with progress.status(f"step {i + 1}/{len(config['steps'])}: {conv.name}"):
+        with progress.status(f"step {i + 1}/{len(config.get('steps', []))}: {conv.name}"):
             bundle = conv(source, params, Path(out) / "steps" / f"{i:02d}-{conv.name}")
         result[f"convert_{conv.name}_s"] = round(time.perf_counter() - t0, 3)
         source = bundle
