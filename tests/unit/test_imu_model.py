@@ -55,6 +55,16 @@ def test_scan_equals_step_bit_for_bit() -> None:
     np.testing.assert_allclose(np.linalg.norm(q_scan, axis=1), 1.0, atol=1e-12)
 
 
+def test_whole_model_equals_its_core_fed_the_network() -> None:
+    """``run`` (network and core in one compiled loop) is ``core_scan`` fed the network's own ``σ_a``: a
+    compiled loop holding a stale core (numba's cache misses changes in other files) would differ."""
+    model = _model(_perturbed_net())
+    seq = generate(5, SHORT)
+    sigma_a = np.exp(model.log_sigma_a(seq.acc, seq.gyr, seq.rate_hz))
+    np.testing.assert_allclose(model.run(seq.acc, seq.gyr, seq.rate_hz),
+                               core_scan(seq.acc, seq.gyr, sigma_a, seq.rate_hz, model.core), atol=1e-12)
+
+
 def test_core_learns_the_gyro_bias_and_tracks() -> None:
     seq = generate(7, ImuConfig(duration_s=40.0, rate_hz=100.0, gyro_bias_dps=1.0, gyro_bias_walk_dps_rts=0.0))
     cp = core_params([(1.0, 0.6)], 10.0, 0.1, fixed_sigma_a=2.0)

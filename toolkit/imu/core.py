@@ -1,5 +1,8 @@
 """The exact half of the attitude model: a bank of error-state Kalman filters, compiled with numba.
 
+(The network's compiled step and the model's per-sample loop live at the end of this file too, so one
+file's change invalidates every cached compiled function of the model; see the note there.)
+
 **One hypothesis** (what the previous, single core was): the filter uses what a device's physics
 guarantees about the velocity the accelerometer implies, ``u = ∫ (R f - g e_z)_xy dt``. Error state (10):
 ``φ`` (3, tilt error, world frame), ``β`` (3, gyro bias error, body), the true horizontal velocity ``v``
@@ -195,4 +198,141 @@ def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float
     dt = 1.0 / rate
     for k in range(acc.shape[0]):
         core_step(cs, acc[k], gyr[k], sigma_a[k], dt, cp, out[k])
+    return out
+
+
+# The network step and the per-sample loop of the whole model (``neuroedge.imu.fast`` wraps them). They
+# sit in this file with the core because numba's on-disk cache (``cache=True``) is invalidated only by a
+# change to the file of the cached function itself, not of the functions it calls: in ``fast.py`` they
+# kept a stale ``core_step`` after this file changed.
+GRAVITY = 9.81
+
+
+@njit(cache=True)
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True)
+def _net_step(wv: np.ndarray, dims: np.ndarray, h: np.ndarray, buf: np.ndarray, acc: np.ndarray,
+              gyr: np.ndarray, rate: float) -> float:
+    """One network step in place on ``h [H]``, ``buf [6, K]``; returns ``log σ_a``."""
+    hid, ker, ch, dh = dims[0], dims[1], dims[2], dims[3]
+    nc = 6 * ch
+    nin = nc + 12
+    o = 0
+    conv_w = wv[o:o + nc * ker].reshape((nc, ker))
+    o += nc * ker
+    conv_b = wv[o:o + nc]
+    o += nc
+    w_ih = wv[o:o + 3 * hid * nin].reshape((3 * hid, nin))
+    o += 3 * hid * nin
+    w_hh = wv[o:o + 3 * hid * hid].reshape((3 * hid, hid))
+    o += 3 * hid * hid
+    b_ih = wv[o:o + 3 * hid]
+    o += 3 * hid
+    b_hh = wv[o:o + 3 * hid]
+    o += 3 * hid
+    w1 = wv[o:o + dh * hid].reshape((dh, hid))
+    o += dh * hid
+    b1 = wv[o:o + dh]
+    o += dh
+    w2 = wv[o:o + dh]
+    o += dh
+    b2 = wv[o]
+    scale = wv[o + 1:o + 7]
+    ap0, ap1, ap2 = buf[0, ker - 1] * GRAVITY, buf[1, ker - 1] * GRAVITY, buf[2, ker - 1] * GRAVITY
+    for a in range(6):
+        for k in range(ker - 1):
+            buf[a, k] = buf[a, k + 1]
+    for a in range(3):
+        buf[a, ker - 1] = acc[a] * scale[a]
+        buf[3 + a, ker - 1] = gyr[a] * scale[3 + a]
+    x = np.empty(nin)
+    for a in range(6):
+        for j in range(ch):
+            m = a * ch + j
+            s = conv_b[m]
+            for k in range(ker):
+                s += conv_w[m, k] * buf[a, k]
+            x[m] = s if s > 0.0 else 0.0
+    an = math.sqrt(acc[0] ** 2 + acc[1] ** 2 + acc[2] ** 2)
+    r0 = (acc[0] - ap0) * rate + gyr[1] * acc[2] - gyr[2] * acc[1]
+    r1 = (acc[1] - ap1) * rate + gyr[2] * acc[0] - gyr[0] * acc[2]
+    r2 = (acc[2] - ap2) * rate + gyr[0] * acc[1] - gyr[1] * acc[0]
+    rn = math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+    x[nc], x[nc + 1], x[nc + 2] = acc[0] / an, acc[1] / an, acc[2] / an
+    x[nc + 3] = an / GRAVITY - 1.0
+    x[nc + 4] = math.log(rate / 200.0)
+    x[nc + 5], x[nc + 6], x[nc + 7] = r0 / (rn + 10.0), r1 / (rn + 10.0), r2 / (rn + 10.0)
+    x[nc + 8] = math.log1p(rn / 10.0)
+    x[nc + 9], x[nc + 10], x[nc + 11] = gyr[0], gyr[1], gyr[2]
+    gi = np.empty(3 * hid)
+    gh = np.empty(3 * hid)
+    for m in range(3 * hid):
+        s = b_ih[m]
+        for k in range(nin):
+            s += w_ih[m, k] * x[k]
+        gi[m] = s
+        s = b_hh[m]
+        for k in range(hid):
+            s += w_hh[m, k] * h[k]
+        gh[m] = s
+    for m in range(hid):
+        r = _sigmoid(gi[m] + gh[m])
+        z = _sigmoid(gi[hid + m] + gh[hid + m])
+        n = math.tanh(gi[2 * hid + m] + r * gh[2 * hid + m])
+        h[m] = (1.0 - z) * n + z * h[m]
+    out = b2
+    for j in range(dh):
+        s = b1[j]
+        for k in range(hid):
+            s += w1[j, k] * h[k]
+        if s > 0.0:
+            out += w2[j] * s
+    return out
+
+
+@njit(cache=True)
+def _step(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, h: np.ndarray, buf: np.ndarray, cs: np.ndarray,
+          acc: np.ndarray, gyr: np.ndarray, rate: float, q_out: np.ndarray) -> float:
+    """Network (skipped when ``cp`` fixes ``σ_a``) then the core; returns ``log σ_a``."""
+    log_sa = math.log(cp[7]) if cp[7] > 0.0 else _net_step(wv, dims, h, buf, acc, gyr, rate)
+    core_step(cs, acc, gyr, math.exp(log_sa), 1.0 / rate, cp, q_out)
+    return log_sa
+
+
+@njit(cache=True)
+def _init(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, h: np.ndarray, buf: np.ndarray, cs: np.ndarray,
+          acc0: np.ndarray) -> None:
+    h[:] = 0.0
+    buf[:, :] = 0.0
+    for a in range(3):
+        buf[a, :] = acc0[a] / GRAVITY
+    core_init(cs, acc0, cp)
+
+
+@njit(cache=True)
+def _scan(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, acc: np.ndarray, gyr: np.ndarray,
+          rate: float) -> tuple[np.ndarray, np.ndarray]:
+    h = np.zeros(dims[0])
+    buf = np.zeros((6, dims[1]))
+    cs = np.zeros((int(cp[0]), STRIDE))
+    _init(wv, dims, cp, h, buf, cs, acc[0])
+    q = np.empty((acc.shape[0], 4))
+    log_sa = np.empty(acc.shape[0])
+    for k in range(acc.shape[0]):
+        log_sa[k] = _step(wv, dims, cp, h, buf, cs, acc[k], gyr[k], rate, q[k])
+    return q, log_sa
+
+
+@njit(cache=True)
+def _net_scan(wv: np.ndarray, dims: np.ndarray, acc: np.ndarray, gyr: np.ndarray, rate: float) -> np.ndarray:
+    h = np.zeros(dims[0])
+    buf = np.zeros((6, dims[1]))
+    for a in range(3):
+        buf[a, :] = acc[0, a] / GRAVITY
+    out = np.empty(acc.shape[0])
+    for k in range(acc.shape[0]):
+        out[k] = _net_step(wv, dims, h, buf, acc[k], gyr[k], rate)
     return out
