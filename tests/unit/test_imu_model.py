@@ -102,6 +102,20 @@ def test_the_gate_picks_a_member_and_switches_on_carried_motion() -> None:
         assert quat.tilt_error_deg(gated, want).mean() < 0.05
 
 
+def test_a_stiff_member_hands_over_by_its_own_gate() -> None:
+    """Three members: a stiff gate that never opens is the stiff member alone; one always open is the
+    two-member bank behind it (the stiff member's state never feeds the others)."""
+    seq = generate(12, ImuConfig(family="impacts", duration_s=20.0, rate_hz=100.0))
+
+    def scan(hyps):  # noqa: ANN001, ANN202
+        cp = core_params(hyps, 10.0, 0.3, fixed_sigma_a=1.0, gate_z=2.0)
+        return core_scan(seq.acc, seq.gyr, np.ones(len(seq)), seq.rate_hz, cp)
+
+    stiff, pair = (0.1, 0.3, 0.03), [(1.0, 0.6), (30.0, 30.0)]
+    np.testing.assert_allclose(scan([(*stiff, 1e12), *pair]), scan([(*stiff, 2.0)]), atol=1e-12)
+    np.testing.assert_allclose(scan([(*stiff, 1e-12), *pair])[1:], scan(pair)[1:], atol=1e-9)
+
+
 def test_onnx_network_step_with_declared_state(tmp_path: Path) -> None:
     from neuroedge.imu.export import example_inputs, export_bundle
 
@@ -133,7 +147,8 @@ def test_tiny_training_runs_and_caches(tmp_path: Path, monkeypatch: pytest.Monke
     cfg = TrainConfig(families=("handheld", "vehicle"), steps=3, batch=2, duration_s=4.0, chunk=200,
                       rates_hz=(100.0, 100.0), select_every=2, n_val=1, val_duration_s=8.0, c_grid=(1.0,),
                       floor_grid=(0.1,), tau_grid=(0.6,), sigma_grid=(1.0,), slow_tau_grid=(30.0,),
-                      slow_c_grid=(3.0,), gate_s_grid=(3.0,), gate_z_grid=(2.0,),
+                      slow_c_grid=(3.0,), gate_s_grid=(3.0,), gate_z_grid=(2.0,), stiff_c_grid=(0.1,),
+                      stiff_floor_grid=(0.03,), stiff_tau_grid=(0.3,), stiff_z_grid=(1.0,),
                       core_n_val=1, core_val_s=8.0)
     model, core_only, meta = load_or_train(cfg, cache_dir=tmp_path)
     assert [c["step"] for c in meta["validation_curve"]][:2] == [0, 2]

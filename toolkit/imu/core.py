@@ -25,7 +25,9 @@ bounded member's velocity estimate has ``E|v̂|² <= 2 σ_v²``, so ``z = |v̂|�
 (to 10-40 on validation) when the device is really carried (random-walk velocity, a vehicle): the
 velocity is then bigger than the bounded model allows. The output is the two attitudes blended
 (sign-aligned, normalised) with the loose member's weight ``w = 1 / (1 + (z_0 / z̄)^8)``: a steep but
-continuous switch at ``z̄ = z_0``. The members never exchange state, so a wrong gate costs no more than
+continuous switch at ``z̄ = z_0``. A third, stiff member (small velocity noise: shaken or vibrating
+in place) may stand in front, handing over to the bounded one by its own ``z̄`` in the same way (the
+output is blended from the loosest member inwards). The members never exchange state, so a wrong gate costs no more than
 the member it picks. Weighting by the likelihood of each member's innovations was tried first and
 dropped: at the sample rate the member that pulls a smooth velocity back least always predicts the next
 sample best, so it picked the longest ``τ`` everywhere (``neuroedge.imu.train``). All settings are
@@ -33,11 +35,11 @@ chosen on validation data (``neuroedge.imu.train``).
 
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
-* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
-  c_0, τ_0, c_1, τ_1]`` (rad, s, m/s units; ``n`` is 1 or 2; ``fixed_σ_a >= 0`` bypasses the network: the
-  ablation);
+* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0]``
+  then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
+  ``fixed_σ_a >= 0`` bypasses the network: the ablation);
 * ``cs`` (core state) ``[n, 112]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
-  gate's ``z̄`` (1, used in row 0).
+  gate's ``z̄`` (1; every row but the loosest's).
 """
 
 from __future__ import annotations
@@ -50,20 +52,23 @@ from numba import njit
 N_ERR = 10
 STRIDE = 112
 P0 = 11  # offset of P in a hypothesis' state
-CP_HEAD = 9  # parameters before the per-hypothesis (c, τ) pairs
+CP_HEAD = 9  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
+PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
 
 
-def core_params(hypotheses: list[tuple[float, float]], gate_s: float, floor: float,
+def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
                 sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
                 fixed_sigma_a: float = -1.0, gate_z: float = 2.0) -> np.ndarray:
-    """``cp`` from readable settings: ``hypotheses = [(c, τ)]`` (bounded) or ``[(c_0, τ_0), (c_1, τ_1)]``
-    (bounded, loose; gated over ``gate_s`` seconds at ``z̄ = gate_z``); sensor figures in °/s units."""
-    if not 1 <= len(hypotheses) <= 2:
-        raise ValueError(f"the core takes one or two hypotheses, not {len(hypotheses)}")
+    """``cp`` from readable settings: ``hypotheses`` from the stiffest to the loosest, each ``(c, τ)`` or
+    ``(c, τ, floor, z_0)`` (its own floor and the threshold of its gate to the next; by default ``floor``
+    and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units."""
+    if not 1 <= len(hypotheses) <= 3:
+        raise ValueError(f"the core takes one to three hypotheses, not {len(hypotheses)}")
     gn, bw, bi = (math.radians(x) for x in sensor_dps)
     head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z]
-    return np.array(head + [x for h in hypotheses for x in h], dtype=np.float64)
+    quads = [(*h, floor, gate_z) if len(h) == 2 else tuple(h) for h in hypotheses]
+    return np.array(head + [x for h in quads for x in h], dtype=np.float64)
 
 
 @njit(cache=True)
@@ -171,21 +176,21 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
     if cp[7] >= 0.0:
         sigma_a = cp[7]
     for h in range(n):
-        c, tau = cp[CP_HEAD + 2 * h], cp[CP_HEAD + 2 * h + 1]
-        _hyp_step(cs[h], acc, gyr, c * sigma_a + cp[2], tau, dt, cp)
-    if n == 1:
-        q_out[:] = cs[0, 0:4]
-        return
-    sv = cp[CP_HEAD] * sigma_a + cp[2]  # the bounded member's σ_v
-    z = (cs[0, 9] ** 2 + cs[0, 10] ** 2) / (2.0 * sv * sv)
+        o = CP_HEAD + PER_HYP * h
+        _hyp_step(cs[h], acc, gyr, cp[o] * sigma_a + cp[o + 2], cp[o + 1], dt, cp)
+    q_out[:] = cs[n - 1, 0:4]
     lam = math.exp(-dt / cp[1])
-    cs[0, 111] = lam * cs[0, 111] + (1.0 - lam) * z
-    zbar = cs[0, 111]
-    w = 0.0 if zbar <= 0.0 else 1.0 / (1.0 + (cp[8] / zbar) ** GATE_POWER)
-    sgn = 1.0 if cs[1, 0:4] @ cs[0, 0:4] >= 0 else -1.0
-    for k in range(4):
-        q_out[k] = (1.0 - w) * cs[0, k] + w * sgn * cs[1, k]
-    q_out /= math.sqrt(q_out[0] ** 2 + q_out[1] ** 2 + q_out[2] ** 2 + q_out[3] ** 2)
+    for h in range(n - 2, -1, -1):  # from the loosest: each member gives way to the next by its own z̄
+        o = CP_HEAD + PER_HYP * h
+        sv = cp[o] * sigma_a + cp[o + 2]  # this member's σ_v
+        z = (cs[h, 9] ** 2 + cs[h, 10] ** 2) / (2.0 * sv * sv)
+        cs[h, 111] = lam * cs[h, 111] + (1.0 - lam) * z
+        zbar = cs[h, 111]
+        w = 0.0 if zbar <= 0.0 else 1.0 / (1.0 + (cp[o + 3] / zbar) ** GATE_POWER)
+        sgn = 1.0 if q_out @ cs[h, 0:4] >= 0 else -1.0
+        for k in range(4):
+            q_out[k] = (1.0 - w) * cs[h, k] + w * sgn * q_out[k]
+        q_out /= math.sqrt(q_out[0] ** 2 + q_out[1] ** 2 + q_out[2] ** 2 + q_out[3] ** 2)
 
 
 @njit(cache=True)
