@@ -192,6 +192,8 @@ def sweep(d: dict) -> str:
                        ("latency_noise_serial_vs_serial_relative",
                         "**noise floor relative to the probe**: largest change between two serial runs"),
                        ("latency_drift_single_run_relative", "relative drift, one run each"),
+                       ("latency_drift_vs_serial_relative_p10", "p10 ratio: drift, parallel vs serial (best of two runs each)"),
+                       ("latency_noise_serial_vs_serial_relative_p10", "p10 ratio: noise floor between two serial runs"),
                        ("latency_drift_vs_serial_relative_onnxruntime_points", "relative drift, onnxruntime points only"),
                        ("latency_noise_serial_vs_serial_relative_onnxruntime_points",
                         "relative noise floor, onnxruntime points only"),
@@ -212,6 +214,9 @@ def sweep(d: dict) -> str:
         if "latency_drift_single_run_relative" in slot:
             rows.append(f"| with `bench.isolation = \"slot\"`: relative drift, one run | "
                         f"{slot['latency_drift_single_run_relative'] * 100:.1f}% |")
+        if "latency_drift_single_run_relative_p10" in slot:
+            rows.append(f"| with `bench.isolation = \"slot\"`: p10 ratio drift, one run | "
+                        f"{slot['latency_drift_single_run_relative_p10'] * 100:.1f}% |")
         rows.append(f"| with `bench.isolation = \"slot\"`: raw p50 drift, one run | {slot['latency_drift_single_run'] * 100:.1f}% |")
     probes = d.get("probes")
     if probes:
@@ -219,6 +224,9 @@ def sweep(d: dict) -> str:
                     f"{probes['points_probed']} / {probes['points_remeasured']} / {probes['points_still_unsteady']} / "
                     f"{probes['points_shared_before']} |")
         rows.append(f"| probes: time spent, all runs (s) | {probes['probe_seconds_total']} |")
+        if "points_measured_in_slow_spell" in probes:
+            rows.append(f"| points measured in a host slow spell (probe > 15% slower than usual), all runs | "
+                        f"{probes['points_measured_in_slow_spell']} |")
     rows.append(f"\nGrid: `{' '.join('--grid ' + g for g in d.get('grid', []))}` on `{d.get('config')}`.")
     return "\n".join(rows)
 
