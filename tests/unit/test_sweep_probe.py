@@ -250,3 +250,19 @@ def test_a_point_benchmarked_in_a_slow_spell_is_deferred_once_and_the_faster_pro
     kept = defer_if_slow(q, result(60.0, 0.95))  # still slow: no second deferral, the faster probe's result is kept
     assert kept["p50_relative"] == 0.92
     assert defer_if_slow(Point(index=2, overrides={}, config={}, key="r"), result(3.0, 0.5))["p50_relative"] == 0.5
+
+
+def test_the_usual_probe_speed_is_the_fastest_of_the_last_hour(tmp_path: Path) -> None:
+    import json
+
+    from neuroedge.sweep.probe import USUAL_MAX_AGE_S
+
+    b = Bracket(lambda: 0.01, tmp_path / "probe-last-bench.json", key="k")
+    assert b._usual() is None
+    b._keep_usual(0.020)
+    b._keep_usual(0.030)  # slower: the usual stays the fastest
+    assert b._usual() == 0.020
+    (tmp_path / "probe-usual.json").write_text(json.dumps({"k": [0.005, time.time() - USUAL_MAX_AGE_S - 60]}))
+    assert b._usual() is None  # a minimum older than an hour no longer marks every point slow
+    b._keep_usual(0.030)
+    assert b._usual() == 0.030

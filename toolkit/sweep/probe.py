@@ -44,6 +44,7 @@ PROBE_SHAPE = (1, 64)
 TOLERANCE = 0.10
 MAX_REMEASURE = 2
 SHARE_WINDOW_S = 2.0
+USUAL_MAX_AGE_S = 3600.0  # the node's usual probe speed is its fastest within the last hour
 # ~12 µs per call on this CPU: 15 ms of timing is over a thousand calls, a stable p50, and cheap.
 PROBE_BENCH = BenchConfig(iterations=500, warmup=100, min_duration_s=0.015, rounds=1, progress=False, warn=False)
 
@@ -127,20 +128,25 @@ class Bracket:
         return None if self.share_file is None else self.share_file.with_name("probe-usual.json")
 
     def _usual(self) -> float | None:
-        """The fastest probe p50 this node has seen for this probe and settings (None: never measured)."""
+        """The fastest probe p50 this node has seen for this probe and settings within ``USUAL_MAX_AGE_S``
+        (None: not measured lately; an older minimum could mark every later point slow for good)."""
         path = self._usual_file()
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
-            return float(json.loads(path.read_text())[self.key])  # type: ignore[union-attr]
+            p50, t = json.loads(path.read_text())[self.key]  # type: ignore[union-attr]
+            if 0 <= time.time() - float(t) <= USUAL_MAX_AGE_S:
+                return float(p50)
         return None
 
     def _keep_usual(self, p50_ms: float) -> None:
         path = self._usual_file()
         if path is None:
             return
-        known: dict[str, float] = {}
+        known: dict[str, list[float]] = {}
         with contextlib.suppress(OSError, ValueError):
             known = dict(json.loads(path.read_text()))
-        known[self.key] = min(p50_ms, float(known.get(self.key, p50_ms)))
+        usual = self._usual()
+        if usual is None or p50_ms < usual:
+            known[self.key] = [p50_ms, time.time()]
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(known))
         os.replace(tmp, path)
