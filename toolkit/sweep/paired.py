@@ -23,8 +23,9 @@ some points read 10-15% higher relative to it while their rounds agreed, and oth
 Waiting such a spell out costs minutes, and re-measuring inside it changes nothing (tried: 0.5 s
 waits made a sweep 1.6x longer, and the spells outlasted the waits). So the probe's own speed is
 recorded instead: against the fastest probe p50 this node has seen for the same probe and settings
-(``usual_probe_ms``, kept by the caller), as ``probe_slower_than_usual_pct``; a point measured more
-than ``SLOW_PROBE`` (15%) slow is marked ``slow_spell``, and the report says so.
+in the last hour (``usual_probe_ms``, kept by the caller), as ``probe_slower_than_usual_pct``; a point measured more
+than ``SLOW_PROBE`` (15%) slow is marked ``slow_spell``, and the report says so (the local pool also
+benchmarks it once more later: ``neuroedge.sweep.local.defer_if_slow``).
 
 Each round also gives ``relative_p10``: the point's 10th-percentile call over the probe's. Other work
 on the machine only adds time to calls, and it does not add it in proportion: a 0.8 ms torch eager

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroedge.bench import BenchConfig
+from neuroedge.bundle import atomic_write_json
 
 PROBE_VERSION = 1
 PROBE_REF = "neuroedge.sweep.probe:probe_model"
@@ -127,36 +128,36 @@ class Bracket:
     def _usual_file(self) -> Path | None:
         return None if self.share_file is None else self.share_file.with_name("probe-usual.json")
 
-    def _usual(self) -> float | None:
-        """The fastest probe p50 this node has seen for this probe and settings within ``USUAL_MAX_AGE_S``
-        (None: not measured lately; an older minimum could mark every later point slow for good)."""
+    def _read_usual(self) -> tuple[dict[str, list[float]], float | None]:
+        """The node's usual-speed file, and the fastest probe p50 it holds for this probe and settings
+        within ``USUAL_MAX_AGE_S`` (None: not measured lately; an older minimum could mark every later
+        point slow for good)."""
+        known: dict[str, list[float]] = {}
         path = self._usual_file()
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
-            p50, t = json.loads(path.read_text())[self.key]  # type: ignore[union-attr]
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            known = dict(json.loads(path.read_text()))  # type: ignore[union-attr]
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            p50, t = known[self.key]
             if 0 <= time.time() - float(t) <= USUAL_MAX_AGE_S:
-                return float(p50)
-        return None
+                return known, float(p50)
+        return known, None
+
+    def _usual(self) -> float | None:
+        return self._read_usual()[1]
 
     def _keep_usual(self, p50_ms: float) -> None:
         path = self._usual_file()
         if path is None:
             return
-        known: dict[str, list[float]] = {}
-        with contextlib.suppress(OSError, ValueError):
-            known = dict(json.loads(path.read_text()))
-        usual = self._usual()
+        known, usual = self._read_usual()
         if usual is None or p50_ms < usual:
             known[self.key] = [p50_ms, time.time()]
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, path)
+        atomic_write_json(path, known)
 
     def _keep(self, p50_ms: float) -> None:
         if self.share_file is None:
             return
-        tmp = self.share_file.with_name(f".{self.share_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"key": self.key, "p50_ms": p50_ms, "t": time.time()}))
-        os.replace(tmp, self.share_file)
+        atomic_write_json(self.share_file, {"key": self.key, "p50_ms": p50_ms, "t": time.time()})
 
     def __call__(self, bench: Callable[[], Any], runner: Any = None, inputs: list[Any] | None = None,
                  config: BenchConfig | None = None) -> tuple[Any, dict[str, Any]]:
