@@ -1,11 +1,13 @@
 """``neuroedge imu run``: the shipped attitude model on a user's recording (CSV in, quaternions out).
 
     neuroedge imu run RECORDING.csv -o quats.csv [--gyro-units rad/s|deg/s] [--accel-units m/s2|g]
+                      [--layout euroc|ros] [--time-units s|ms|us|ns] [--columns t=...,ax=...]
                       [--compare-filters] [--model attitude.npz] [--force]
 
 Reads ``t,ax,ay,az,gx,gy,gz`` (and ``qw,qx,qy,qz`` if the recording has a reference), checks the units
 against the data (gravity's magnitude when still; the gyro against the accelerometer's view of gravity)
-and the timestamps (rate, gaps), runs the model over the whole recording in one compiled call, and writes
+and the timestamps (rate, gaps; another tool's layout, such as EuRoC's with ns
+timestamps, is read as such: ``neuroedge.imu.layouts``), runs the model over the whole recording in one compiled call, and writes
 ``t,qw,qx,qy,qz`` (body -> world, z up) atomically. With a reference it prints the tilt error, and with
 ``--compare-filters`` that of RIANN and the classical filters at their library defaults (not tuned: there
 is no validation split for a user's recording). Imports nothing heavy until it runs.
@@ -25,10 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     sub = p.add_subparsers(dest="imu_command", metavar="IMU_COMMAND")
     sub.required = True
     s = sub.add_parser("run", help="estimate the attitude over a CSV recording; write quaternions to CSV")
-    s.add_argument("recording", help="CSV with a header t,ax,ay,az,gx,gy,gz[,qw,qx,qy,qz]; t in seconds")
+    s.add_argument("recording", help="CSV with a header t,ax,ay,az,gx,gy,gz[,qw,qx,qy,qz] (or --layout's)")
     s.add_argument("-o", "--output", required=True, help="output CSV: t,qw,qx,qy,qz")
     s.add_argument("--gyro-units", default="rad/s", choices=("rad/s", "deg/s"), help="gyro columns' unit")
     s.add_argument("--accel-units", default="m/s2", choices=("m/s2", "g"), help="accelerometer columns' unit")
+    s.add_argument("--layout", choices=("neuroedge", "euroc", "ros"),
+                   help="another tool's CSV layout (default: ours, or the one the header matches)")
+    s.add_argument("--time-units", choices=("s", "ms", "us", "ns"),
+                   help="the time column's unit (default: seconds, or the layout's)")
     s.add_argument("--columns", help="the file's header names where they differ from ours, e.g. "
                                      "t=timestamp,ax=acc_x,ay=acc_y,az=acc_z,gx=gyro_x,gy=gyro_y,gz=gyro_z")
     s.add_argument("--compare-filters", action="store_true",
@@ -51,7 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise ValueError(f"{out}: exists; pass --force to replace it")
     seq = load_csv(args.recording, gyro_units=args.gyro_units, accel_units=args.accel_units,
-                   columns=parse_columns(args.columns))
+                   columns=parse_columns(args.columns), layout=args.layout, time_units=args.time_units)
+    if seq.meta["layout"] != "neuroedge" and args.layout is None:
+        print(f"note: {args.recording}: read as the {seq.meta['layout']} layout (its header), time in "
+              f"{seq.meta['time_units']}", file=sys.stderr)
     notes = [] if args.skip_unit_check else check_units(seq, args.recording)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -64,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     from neuroedge.bundle import atomic_write_bytes
 
-    write_table(out, ["t", "qw", "qx", "qy", "qz"], np.column_stack([seq.t, q]), atomic_write_bytes)
+    write_table(out, ["t", "qw", "qx", "qy", "qz"], np.column_stack([seq.t, q]), atomic_write_bytes)  # t in s
     duration = seq.t[-1] - seq.t[0]
     print(f"{args.recording}: {len(seq)} samples, {seq.rate_hz:.1f} Hz, {duration:.1f} s; "
           f"model in {seconds:.2f} s ({1e6 * seconds / len(seq):.1f} µs per sample; loading its compiled "

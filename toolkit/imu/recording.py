@@ -19,6 +19,7 @@ import numpy as np
 
 from neuroedge.imu import quaternion as quat
 from neuroedge.imu.families import GRAVITY, ImuSequence
+from neuroedge.imu.layouts import LAYOUTS, TIME_UNITS, detect, header_name, time_unit_hint
 
 SIGNAL_COLUMNS = ("t", "ax", "ay", "az", "gx", "gy", "gz")
 REFERENCE_COLUMNS = ("qw", "qx", "qy", "qz")
@@ -54,34 +55,49 @@ def parse_columns(spec: str | None) -> dict[str, str]:
 
 
 def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/s2",
-             columns: dict[str, str] | None = None) -> ImuSequence:
-    """Read a recording; convert to m/s² and rad/s; the rate comes from the timestamps (gaps refused).
+             columns: dict[str, str] | None = None, layout: str | None = None,
+             time_units: str | None = None) -> ImuSequence:
+    """Read a recording; convert to s, m/s² and rad/s; the rate comes from the timestamps (gaps refused).
 
-    ``columns`` maps our column names to the file's header names where they differ (``parse_columns``)."""
+    ``columns`` maps our column names to the file's header names where they differ (``parse_columns``), on
+    top of ``layout`` (another tool's layout, ``neuroedge.imu.layouts``; detected from the header when
+    our names are missing and one layout's are all there: ``meta["layout"]`` says which). ``time_units``
+    (s, ms, us, ns) defaults to the layout's."""
     path = Path(path)
     try:
-        return _load_csv(path, gyro_units, accel_units, columns or {})
+        return _load_csv(path, gyro_units, accel_units, columns or {}, layout, time_units)
     except UnicodeDecodeError as exc:
         raise ImuDataError(f"{path}: not a text CSV file (byte {exc.start} is not UTF-8)") from None
 
 
-def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, str]) -> ImuSequence:
+def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, str], layout: str | None,
+              time_units: str | None) -> ImuSequence:
     g_scale = _units(gyro_units, GYRO_UNITS, "--gyro-units")
     a_scale = _units(accel_units, ACCEL_UNITS, "--accel-units")
+    if layout is not None and layout not in LAYOUTS:
+        raise ImuDataError(f"--layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    if time_units is not None:
+        _units(time_units, TIME_UNITS, "--time-units")
     if not path.is_file():
         raise ImuDataError(f"{path}: no such file")
     with open(path, newline="") as f:
         reader = csv.reader(f)
         try:
-            raw_header = [h.strip().lower() for h in next(reader)]
+            raw_header = [header_name(h) for h in next(reader)]
         except StopIteration:
             raise ImuDataError(f"{path}: empty file; expected a header {','.join(SIGNAL_COLUMNS)}") from None
-        # The file's names, renamed to ours where --columns says so.
-        renamed = {theirs: ours for ours, theirs in columns.items()}
-        absent = [f"{ours}={theirs}" for ours, theirs in columns.items() if theirs not in raw_header]
-        if absent:
-            raise ImuDataError(f"{path}: line 1 (header): --columns {', '.join(absent)}: no such column; the "
-                               f"header has {','.join(raw_header)}")
+        if layout is None and any(c not in raw_header for c in SIGNAL_COLUMNS):
+            layout = detect(raw_header)
+        chosen = LAYOUTS[layout or "neuroedge"]
+        t_scale = TIME_UNITS[time_units or chosen.time_units]
+        from_layout = {ours: theirs for ours, theirs in chosen.columns.items() if ours not in columns}
+        for option, names in ((f"--layout {layout}", from_layout), ("--columns", columns)):
+            absent = [f"{ours}={theirs}" for ours, theirs in names.items() if theirs not in raw_header]
+            if absent:
+                raise ImuDataError(f"{path}: line 1 (header): {option} {', '.join(absent)}: no such column; "
+                                   f"the header has {','.join(raw_header)[:300]}")
+        # The file's names, renamed to ours where the layout or --columns says so (--columns wins).
+        renamed = {theirs: ours for ours, theirs in {**chosen.columns, **columns}.items()}
         header = [renamed.get(h, h) for h in raw_header]
         missing = [c for c in SIGNAL_COLUMNS if c not in header]
         if missing:
@@ -91,7 +107,8 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
             raise ImuDataError(f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
                                f"expected {','.join(SIGNAL_COLUMNS)} (and optionally {','.join(REFERENCE_COLUMNS)}); "
                                f"the header has {','.join(raw_header)[:200]}{hint}. Map other names with "
-                               "--columns t=timestamp,ax=acc_x,...")
+                               f"--columns t=timestamp,ax=acc_x,..., or name a layout: --layout "
+                               f"{'|'.join(n for n in LAYOUTS if n != 'neuroedge')}")
         ref = [c for c in REFERENCE_COLUMNS if c in header]
         if ref and len(ref) != 4:
             raise ImuDataError(f"{path}: line 1 (header): reference columns {', '.join(ref)} without "
@@ -99,6 +116,7 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
         cols = SIGNAL_COLUMNS + (REFERENCE_COLUMNS if ref else ())
         index = [header.index(c) for c in cols]
         rows: list[list[float]] = []
+        t_text: list[str] = []
         for line_no, row in enumerate(reader, start=2):
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -118,24 +136,39 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
             if ref and math.fsum(x * x for x in values[7:]) < 1e-12:
                 raise ImuDataError(f"{path}: line {line_no}, columns qw..qz: zero quaternion")
             rows.append(values)
+            t_text.append(row[index[0]].strip())
     if len(rows) < 2:
         raise ImuDataError(f"{path}: needs at least 2 data rows, has {len(rows)}")
     data = np.asarray(rows, dtype=np.float64)
-    t = data[:, 0]
-    rate = sampling_rate(t, path)
+    t_rel = _time_since_first(t_text, data[:, 0]) * t_scale
+    t = t_rel + data[0, 0] * t_scale
+    rate = sampling_rate(t_rel, path, hint=time_units is None and t_scale == 1.0)
     q = quat.normalize(data[:, 7:11]) if ref else None
     return ImuSequence(t, data[:, 1:4] * a_scale, data[:, 4:7] * g_scale, q, rate,
-                       {"source": str(path), "gyro_units": gyro_units, "accel_units": accel_units})
+                       {"source": str(path), "gyro_units": gyro_units, "accel_units": accel_units,
+                        "layout": layout or "neuroedge", "time_units": time_units or chosen.time_units})
 
 
-def sampling_rate(t: np.ndarray, path: str | Path = "recording") -> float:
-    """The rate from the median time step; a step over ``MAX_GAP`` medians (a dropped sample) is refused."""
+def _time_since_first(text: list[str], parsed: np.ndarray) -> np.ndarray:
+    """Time since the first sample, exact for integer stamps: a float64 holds ns since 1970 only to 256 ns,
+    which would put a 200 Hz rate off by 25 ppm."""
+    try:
+        ints = [int(cell) for cell in text]
+    except ValueError:
+        return parsed - parsed[0]
+    return np.asarray([i - ints[0] for i in ints], dtype=np.float64)
+
+
+def sampling_rate(t: np.ndarray, path: str | Path = "recording", hint: bool = False) -> float:
+    """The rate from the median time step; a step over ``MAX_GAP`` medians (a dropped sample) is refused.
+
+    ``hint``: t was read as seconds by default, so an implausible step suggests the unit that fits."""
     dt = np.diff(t)
     step = float(np.median(dt))
     rate = 1.0 / step
     if not 1.0 <= rate <= 10_000.0:
-        raise ImuDataError(f"{path}: column 't': median time step {step:g} gives {rate:g} Hz, outside 1-10000 Hz; "
-                           "t must be in seconds")
+        raise ImuDataError(f"{path}: column 't': median time step {step:g} s gives {rate:g} Hz, outside 1-10000 Hz"
+                           f"{time_unit_hint(step) if hint else ''}")
     gaps = np.flatnonzero(dt > MAX_GAP * step)
     if gaps.size:
         k = int(gaps[0])
@@ -250,5 +283,6 @@ def write_table(path: Path, columns: list[str], data: np.ndarray, writer) -> Non
 
     buf = io.StringIO()
     buf.write(",".join(columns) + "\n")
-    np.savetxt(buf, data, delimiter=",", fmt="%.9g")
+    # t with every digit: a Unix time in seconds (1.7e9) at %.9g would lose its fraction of a second.
+    np.savetxt(buf, data, delimiter=",", fmt=["%.17g"] + ["%.9g"] * (data.shape[1] - 1))
     writer(path, buf.getvalue().encode())
