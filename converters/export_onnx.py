@@ -86,11 +86,11 @@ class ExportParams:
 
 
 def _export(model: Any, xs: list[Any], in_names: list[str], out_names: list[str], path: Path,
-            p: ExportParams) -> None:
+            p: ExportParams, exporter: str) -> None:
     import torch
 
     kwargs: dict[str, Any] = {"input_names": in_names, "output_names": out_names, "opset_version": p.opset}
-    if p.exporter == "torchscript":
+    if exporter == "torchscript":
         if p.dynamic_batch:
             kwargs["dynamic_axes"] = {n: {0: "batch"} for n in in_names + out_names}
         with warnings.catch_warnings():
@@ -154,7 +154,10 @@ def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
     in_names = [n for n, _ in named]
     state = [StatePair(*pair.split("=", 1)) for pair in params.state]
     onnx_path = folder / "model.onnx"
-    _export(model, xs, in_names, out_names, onnx_path, params)
+    # An ExportedProgram's module cannot be put in eval mode, which the TorchScript exporter does first
+    # ("Calling train() is not supported yet"): only the dynamo exporter takes it.
+    exporter = "dynamo" if source.origin.get("kind") == "exported-program" else params.exporter
+    _export(model, xs, in_names, out_names, onnx_path, params, exporter)
     got = verify_with_onnxruntime(onnx_path, [x.numpy() for x in xs])
     metrics: dict[str, Any] = {"onnx_max_abs_error": 0.0, "onnx_tolerance": 0.0}
     for name, g, e in zip(out_names, got, expected, strict=True):
@@ -180,7 +183,7 @@ def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
     ins, outs = _specs(onnx_path)
     return Manifest(format="onnx", main="model.onnx", inputs=ins, outputs=outs, state=state, metrics=metrics,
                     torch_reference=reference,
-                    extra={"opset": params.opset, "exporter": params.exporter, "torch": torch.__version__})
+                    extra={"opset": params.opset, "exporter": exporter, "torch": torch.__version__})
 
 
 CONVERTER = Converter("export-onnx", ExportParams, convert, reads=MODEL, writes="onnx", version=__version__)

@@ -97,6 +97,10 @@ def resolve_model(conv: Converter, source: Any, params: Any) -> ModelSource:
             module.load_state_dict(load_state_dict(weights))
         src = ModelSource(module.eval(), model_hash(module), origin={"kind": "module"})
     else:
+        if str(source).endswith(".pt2") and not hasattr(params, "trust_pickle"):  # else its advice is a dead end
+            raise ConvertError(f"{conv.name}: does not take ExportedProgram (.pt2) files ({source}): their layers are "
+                               "one compiled graph, not modules it can rewrite; give the model as "
+                               "'package.module:factory' with --param weights=STATE_DICT")
         loaded = load_model(source, weights=weights, trust_pickle=bool(_param(params, "trust_pickle", False)))
         src = ModelSource(loaded.module, model_hash(loaded.module), os.fspath(source), weights, loaded.source)
     shape = tuple(_param(params, "input_shape", ()) or ())
@@ -110,6 +114,19 @@ def resolve_model(conv: Converter, source: Any, params: Any) -> ModelSource:
     if shape:
         check_model_accepts(conv.name, src.module, src.example_input(1), path)
     return src
+
+
+def require_eager(source: ModelSource, name: str) -> None:
+    """Refuse a compiled model in a converter that rewrites the model's torch layers.
+
+    A TorchScript module's layers are compiled code: torch.fx cannot trace it and its children are not
+    nn.Linear/nn.Conv2d, so the converter would only say it found no layer it knows, a wrong reason.
+    """
+    kind = source.origin.get("kind")
+    if kind in ("torchscript", "exported-program"):
+        raise ConvertError(f"{name}: rewrites the model's torch layers, so it needs the eager model, but {source.ref} "
+                           f"is {kind} (compiled code, not layers it can read); give the model as "
+                           "'package.module:factory' with --param weights=STATE_DICT (export-onnx takes compiled files)")
 
 
 def check_model_accepts(name: str, module: Any, x: np.ndarray, calibration: str | None) -> None:

@@ -1,9 +1,11 @@
 """Bring an existing ONNX file in as an ``onnx`` bundle: ``neuroedge import-onnx FILE -o BUNDLE``.
 
-Every input and output keeps its name, dtype and dynamic dimensions (a named ``dim_param`` keeps its
-name; an unnamed dynamic dimension is named ``<tensor>_d<axis>``). Recurrent state is declared as
-input/output pairs (``--state h0=hn``); a runner then feeds each call's ``hn`` back as the next
-call's ``h0``, starting from zeros. The file is checked with ``onnx.checker`` and must open in
+Weights in external data files (``model.onnx.data``, which torch.onnx.export's default exporter
+writes) are read in, so the bundle holds one self-contained file. Every input and output keeps its
+name, dtype and dynamic dimensions (a named ``dim_param`` keeps its name; an unnamed dynamic
+dimension is named ``<tensor>_d<axis>``). Recurrent state is declared as input/output pairs
+(``--state h0=hn``); a runner then feeds each call's ``hn`` back as the next call's ``h0``, starting
+from zeros. The file is checked with ``onnx.checker`` and must open in
 onnxruntime. Nothing is unpickled: ONNX is protobuf.
 
 ``run``, ``bench`` and ``inspect`` also take an ``.onnx`` file directly: it is imported into a
@@ -20,7 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from neuroedge import __version__
-from neuroedge.bundle import Bundle, ChainStep, Manifest, StatePair, TensorSpec, load, save, sha256_file
+from neuroedge.bundle import (
+    Bundle,
+    ChainStep,
+    Manifest,
+    StatePair,
+    TensorSpec,
+    load,
+    save,
+    sha256_bytes,
+    sha256_file,
+)
 from neuroedge.manifest import DTYPES
 
 
@@ -80,9 +92,12 @@ def import_onnx(path: str | os.PathLike[str], out: str | os.PathLike[str],
         model = onnx.load(str(src), load_external_data=False)
     except Exception as exc:
         raise OnnxImportError(f"{src}: not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+    inlined = None
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        raise OnnxImportError(f"{src}: stores weights in external data files; save it as one file first "
-                              "(onnx.save(onnx.load(path), out, save_as_external_data=False))")
+        # torch.onnx.export's default (dynamo) exporter writes the weights beside the file (model.onnx.data):
+        # the bundle holds one self-contained file, so the weights are read in and stored inside it.
+        inlined = _inline_external_data(src)
+        model = onnx.load_from_string(inlined)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
@@ -91,30 +106,48 @@ def import_onnx(path: str | os.PathLike[str], out: str | os.PathLike[str],
     inputs = _specs(src, model.graph.input, init, "input")
     outputs = _specs(src, model.graph.output, set(), "output")
     pairs = [p if isinstance(p, StatePair) else parse_state([p])[0] for p in state or []]
-    _check_opens(src)
+    _check_opens(src, inlined)  # the model the bundle will hold
     opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
     try:
         manifest = Manifest(
             format="onnx", main="model.onnx", inputs=inputs, outputs=outputs, state=pairs,
             chain=[ChainStep("import-onnx", __version__, {"file": src.name, "state": [f"{p.input}={p.output}"
                                                                                        for p in pairs]},
-                             sha256_file(src))],
+                             sha256_file(src) if inlined is None else sha256_bytes(inlined))],
             metrics={}, extra={"imported_from": src.name, "producer": f"{model.producer_name} {model.producer_version}".strip(),
                                "opsets": opsets},
         )
     except ValueError as exc:
         names = f"inputs {[s.name for s in inputs]}, outputs {[s.name for s in outputs]}"
         raise OnnxImportError(f"{src}: {exc} ({names})") from None
+    if inlined is not None:
+        return save(out, manifest, lambda folder: (folder / "model.onnx").write_bytes(inlined), force=force)
     return save(out, manifest, lambda folder: shutil.copyfile(src, folder / "model.onnx"), force=force)
 
 
-def _check_opens(src: Path) -> None:
+def _inline_external_data(src: Path) -> bytes:
+    """The model at ``src`` with its external weights read in, as one serialised file (under 2 GB)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(src), load_external_data=True)  # paths are relative to the file's folder
+    except Exception as exc:
+        raise OnnxImportError(f"{src}: its weights are in external data files that cannot be read "
+                              f"({type(exc).__name__}: {exc}); keep the .data file(s) beside it") from None
+    try:
+        return model.SerializeToString()
+    except ValueError as exc:  # protobuf refuses a message of 2 GB or more
+        raise OnnxImportError(f"{src}: with its external weights the model is over ONNX's 2 GB single-file "
+                              f"limit, which a bundle needs ({exc})") from None
+
+
+def _check_opens(src: Path, inlined: bytes | None = None) -> None:
     try:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(str(src) if inlined is None else inlined, opts, providers=["CPUExecutionProvider"])
     except ImportError:
         return
     except Exception as exc:

@@ -204,17 +204,41 @@ def load_eval_data(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | No
     return np.asarray(x), np.asarray(y)
 
 
+def eval_sample(spec: Any, row: np.ndarray) -> np.ndarray:
+    """One data row as a batch-1 input for ``spec`` (a ``TensorSpec``).
+
+    A row keeps its own sizes on the input's dynamic axes (a sequence's length: forcing them to 1 broke
+    every such model). It is reshaped only when that cannot reorder it: a flat row, or one that differs
+    by size-1 axes alone. Anything else (NCHW rows for an NHWC input) is an error naming both shapes,
+    never a silent reshape.
+    """
+    sample = np.asarray(row)[None]
+    dims = spec.shape[1:]
+    fits = sample.ndim == len(spec.shape) and all(not isinstance(d, int) or d == n
+                                                 for d, n in zip(dims, sample.shape[1:], strict=True))
+    if not fits:
+        fixed = all(isinstance(d, int) for d in dims)
+        squeezed = [d for d in dims if d != 1] == [n for n in np.shape(row) if n != 1]
+        if not (fixed and sample.size == int(np.prod(dims, dtype=np.int64)) and (np.ndim(row) == 1 or squeezed)):
+            raise ValueError(f"[data] x rows have shape {list(np.shape(row))}, but input {spec.name!r} is "
+                             f"{list(spec.shape)} (with the batch dimension); give rows of that shape (flat rows "
+                             "are reshaped only when the input's size is fixed)")
+        sample = sample.reshape(spec.concrete_shape(1))
+    # Float data stays float: a quantised input is quantised by the runner with the bundle's scale and
+    # zero point (registry.check_inputs), never cast (casting 0.37 to int8 gives 0).
+    if spec.quant is not None or (np.issubdtype(sample.dtype, np.floating)
+                                  and not np.issubdtype(np.dtype(spec.dtype), np.floating)):
+        return sample.astype("float32", copy=False)
+    return sample.astype(spec.dtype, copy=False)
+
+
 def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy in percent, one sample per call (batch 1, as the device runs it).
 
     A runner with ``run_many`` (a remote board) takes every batch-1 sample in one round trip.
     """
     spec = runner.inputs[0]
-    # Float data stays float: a quantised input is quantised by the runner with the bundle's scale and
-    # zero point (registry.check_inputs), never cast (casting 0.37 to int8 gives 0).
-    dtype = "float32" if spec.quant is not None or np.issubdtype(x.dtype, np.floating) and \
-        not np.issubdtype(np.dtype(spec.dtype), np.floating) else spec.dtype
-    samples = [x[i : i + 1].reshape(spec.concrete_shape(1)).astype(dtype, copy=False) for i in range(len(x))]
+    samples = [eval_sample(spec, x[i]) for i in range(len(x))]
     if hasattr(runner, "run_many"):
         outs = [out[0] for out in runner.run_many([[s] for s in samples])]
     else:
@@ -316,6 +340,8 @@ def measure(config: dict[str, Any], bundle: Any,
                                 ).for_target(registry.get_target(target["name"]).bench_rounds)
         rng = np.random.default_rng(0)
         inputs = [rng.random(s.concrete_shape(1)).astype("float32" if s.quant else s.dtype) for s in runner.inputs]
+        if data is not None and len(inputs) == 1 and any(isinstance(d, str) for d in runner.inputs[0].shape[1:]):
+            inputs = [eval_sample(runner.inputs[0], data[0][0])]  # a dynamic length is timed at the data's, not 1
         slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
         with slot:
             t0 = time.time()

@@ -24,13 +24,14 @@ from typing import Any, Literal
 import numpy as np
 
 from neuroedge.bundle import Manifest, TensorSpec, sha256_bytes
+from neuroedge.converting import require_eager
 from neuroedge.firmware_bridge import reference
 from neuroedge.firmware_bridge.blob import c_array, pack
 from neuroedge.firmware_bridge.limits import firmware_limits
 from neuroedge.registry import MODEL, Converter
 
 from .calibrate import act_qparams, calibration_data
-from .check import ConversionError, check_fits, check_input_shape
+from .check import ConversionError, check_fits, check_full_integer_possible, check_input_shape, check_layers
 from .quantize import quantize_model, quantize_multiplier
 
 __all__ = ["CONVERTER", "ConversionError", "McuParams", "act_qparams", "quantize_model", "quantize_multiplier"]
@@ -57,7 +58,12 @@ def convert(source: Any, params: McuParams, folder: Path) -> Manifest:
     """full-integer INT8 model (calibrated PTQ) -> microcontroller firmware blob + C array"""
     import torch
 
+    require_eager(source, "mcu")
     model = source.module
+    # What the firmware cannot run comes first: a shape check would name a later layer it can (a Conv1d
+    # net's head Linear) as "the model's first layer", a wrong reason.
+    check_full_integer_possible(model)
+    check_layers(model)
     x_cal, x_eval, y_eval = calibration_data(source, params.calibration_samples, params.check)
     if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()) and x_cal.ndim == 2:
         side = int(math.isqrt(x_cal.shape[1]))

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 
 from neuroedge.bundle import Manifest, TensorSpec
+from neuroedge.converters.snn.check import UnsupportedModelError
+from neuroedge.converting import require_eager
 from neuroedge.registry import MODEL, Converter
 
 VERSION = "0.1.0"
@@ -69,7 +71,14 @@ def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
 
     calib = np.asarray(calibration, dtype=np.float32)
     input_shape = tuple(int(d) for d in calib.shape[1:])
-    stages = extract_layers(model.eval(), input_shape, pool)
+    try:
+        stages = extract_layers(model.eval(), input_shape, pool)
+    except (ValueError, RuntimeError) as exc:
+        if isinstance(exc, UnsupportedModelError):
+            raise
+        raise ValueError(f"to-snn: the layers read from the model do not fit one after another on inputs "
+                         f"{list(input_shape)} ({exc}); {_CHAIN_HINT}") from None
+    check_stages_reproduce(model, stages, calib)
     float_layers, input_scale = normalise(stages, calib, percentile)
     qlayers = quantise(float_layers)
     meta = {"layer_scales": [fl.scale for fl in float_layers], "sources": [fl.source for fl in float_layers]}
@@ -86,12 +95,46 @@ def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
     return Conversion(float_layers, qlayers, net, input_scale, input_shape)
 
 
+_CHAIN_HINT = ("its forward() does something the chain of layers does not show: a reshape that is not a flatten, "
+               "padding='same' with an even kernel, ReLU6 clipping above 6 (the SNN runs ReLU)")
+
+
+def check_stages_reproduce(model: Any, stages: list[dict[str, Any]], calib: np.ndarray, n: int = 64) -> None:
+    """Refuse unless the layers read from ``model`` compute its outputs on calibration inputs.
+
+    The layer chain is read from the modules and the traced graph; this makes sure it is the model
+    (else the SNN would approximate another network, silently).
+    """
+    import torch
+
+    from neuroedge.converters.snn.normalize import stage_forward
+
+    x = np.asarray(calib[:n], dtype=np.float64)
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x).float()).double().reshape(len(x), -1)
+        try:
+            got = torch.from_numpy(x)
+            for i, st in enumerate(stages):
+                got = stage_forward(st, got, relu=i < len(stages) - 1)
+            got = got.reshape(len(x), -1)
+        except RuntimeError as exc:
+            raise ValueError(f"to-snn: the layers read from the model do not fit one after another ({exc}); "
+                             f"{_CHAIN_HINT}") from None
+    err = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
+    bound = 1e-3 * float(want.abs().max()) + 1e-5  # float32 model vs float64 stages: ~1e-6 relative
+    if not err <= bound:
+        raise ValueError(f"to-snn: the layers read from the model do not compute its outputs on the calibration "
+                         f"inputs (max |diff| {err:.3g} > {bound:.3g}; shapes {list(got.shape)} vs "
+                         f"{list(want.shape)}); {_CHAIN_HINT}")
+
+
 def convert(source: Any, params: SNNParams, folder: Path) -> Manifest:
     """ReLU CNN/MLP -> Loihi fixed-point SNN (percentile normalisation, reset-by-subtraction) + NIR"""
     from neuroedge.converters.snn.nir_export import write_nir
     from neuroedge.snn.network import save_network
     from neuroedge.snn.resources import core_report
 
+    require_eager(source, "to-snn")
     if source.calibration is None:
         raise ValueError("to-snn needs calibration inputs: --param calibration=inputs.npy "
                          "(an array of DNN inputs, [N, C, H, W] or [N, n]; or an .npz with 'x')")

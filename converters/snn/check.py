@@ -76,11 +76,13 @@ def model_chain(model: nn.Module) -> tuple[list[ChainLayer], list[Issue]]:
     chain: list[ChainLayer] = []
     issues: list[Issue] = []
     for node in gm.graph.nodes:
-        if node.op in ("placeholder", "output", "get_attr"):
+        if node.op in ("placeholder", "output", "get_attr") or _is_shape_query(node):
             continue
-        tensor_args = [a for a in node.args if isinstance(a, torch.fx.Node)]
+        # x.view(x.size(0), -1) reads x twice, but its size only: that is a flatten, not a branch
+        tensor_args = [a for a in node.args if isinstance(a, torch.fx.Node) and not _is_shape_query(a)]
+        users = [u for u in node.users if not _is_shape_query(u)]
         idx = len(chain)
-        if len(tensor_args) > 1 or len(node.users) > 1:
+        if len(tensor_args) > 1 or len(users) > 1:
             issues.append(Issue(idx, node.name, str(node.target), "branching (e.g. a residual add) is not a chain"))
         if node.op == "call_module":
             chain.append(ChainLayer(idx, str(node.target), modules[str(node.target)]))
@@ -93,6 +95,16 @@ def model_chain(model: nn.Module) -> tuple[list[ChainLayer], list[Issue]]:
         else:
             chain.append(ChainLayer(idx, node.name, str(getattr(node.target, "__name__", node.target))))
     return chain, issues
+
+
+def _is_shape_query(node: torch.fx.Node) -> bool:
+    """``x.size(...)``, ``x.shape``, ``x.dim()`` and indexing into them: sizes for a view, not data."""
+    if node.op == "call_method" and node.target in ("size", "dim"):
+        return True
+    if node.op == "call_function" and node.target is getattr and node.args[1:2] in (("shape",), ("ndim",)):
+        return True
+    return (node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], torch.fx.Node)
+            and _is_shape_query(node.args[0]))
 
 
 def check_model(model: nn.Module) -> list[Issue]:

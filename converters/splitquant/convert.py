@@ -33,6 +33,7 @@ from neuroedge.converters.splitquant.quantize import (
 )
 from neuroedge.converters.splitquant.reference import save_reference
 from neuroedge.converters.splitquant.split import split_cost, split_layers
+from neuroedge.converting import require_eager
 
 VERSION = "0.1.0"
 MAIN, QONNX, PACKED = "model.qcdq.onnx", "model.qonnx.onnx", "weights.packed.npz"
@@ -46,6 +47,7 @@ def _accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 def convert(source: Any, params: SplitQuantParams, folder: Path) -> Manifest:
     """SplitQuant layer splitting + brevitas INT2..INT8 quantisation -> QCDQ ONNX, QONNX, packed weights"""
+    require_eager(source, "splitquant")
     model = source.module
     if not source.input_shape:
         raise ValueError("splitquant: give input_shape (e.g. --param input_shape=1,64) or calibration data")

@@ -1,0 +1,289 @@
+"""Models and ONNX files written the way other projects write them, each through the path it failed on.
+
+Each test fails on the code before its fix: the tutorial flatten ``x.view(x.size(0), -1)`` refused by
+to-snn as "branching"; a chain to-snn misread taken silently; a Conv1d net's mcu refusal naming the
+wrong layer; compile's accuracy on inputs with a dynamic length (a sequence, token ids); NCHW rows
+silently reshaped into an NHWC input; ONNX files with external weights (what torch.onnx.export writes
+by default) refused; int32 token ids for an int64 input refused; compiled models given to converters
+that rewrite layers, and an ExportedProgram to export-onnx.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812 - the way their code imports it
+from torch import nn
+
+from neuroedge import registry
+from neuroedge.cli import main
+from neuroedge.manifest import TensorSpec
+
+
+class TutorialLeNet(nn.Module):
+    """LeNet as tutorials write it: functional ReLU, a shared pool module, ``x.view(x.size(0), -1)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.pool = nn.AvgPool2d(2, 2)
+        self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
+        self.fc1 = nn.Linear(8 * 2 * 2, 16, bias=False)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(x.size(0), -1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def tutorial_lenet() -> nn.Module:
+    torch.manual_seed(0)
+    model = TutorialLeNet()
+    with torch.no_grad():  # running statistics as training leaves them, so folding BN is checked
+        model.bn1.running_mean.uniform_(-0.2, 0.2)
+        model.bn1.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+class Clipped(nn.Module):
+    """ReLU6 whose inputs reach far above 6: the SNN runs ReLU, so this is not the model it would run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(4, 8), nn.ReLU6(), nn.Linear(8, 2)
+        with torch.no_grad():
+            self.fc1.weight.fill_(5.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def clipped() -> nn.Module:
+    torch.manual_seed(0)
+    return Clipped()
+
+
+def test_to_snn_reads_the_tutorial_flatten_and_reproduces_the_model() -> None:
+    from neuroedge.converters.snn import convert_model
+    from neuroedge.converters.snn.check import check_model
+    from neuroedge.converters.snn.normalize import ann_forward
+
+    model = tutorial_lenet()
+    assert check_model(model) == []  # was: "pool_1 ... branching", "view ... branching"
+    x = np.random.default_rng(0).random((64, 1, 8, 8), dtype=np.float32)
+    conv = convert_model(model, x)
+    got = ann_forward(conv.float_layers, x, conv.input_scale)[-1] * conv.float_layers[-1].scale
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())  # BN folded, bias=False kept
+    x4 = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="do not compute its outputs.*ReLU6"):  # was: converted, silently
+        convert_model(clipped().eval(), x4)
+
+
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc(x)) + x  # a real branch stays refused
+
+
+def test_a_real_branch_is_still_named() -> None:
+    from neuroedge.converters.snn.check import check_model
+
+    assert any("branching" in i.reason for i in check_model(Residual()))
+
+
+class SeriesNet(nn.Module):
+    """A 1-D conv net for time series: the firmware has no Conv1d kernel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2))
+        self.head = nn.Linear(4 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def series_net() -> nn.Module:
+    torch.manual_seed(0)
+    return SeriesNet()
+
+
+def test_mcu_names_the_conv1d_not_a_shape(tmp_path: Path, capsys) -> None:
+    x = np.random.default_rng(0).random((16, 3, 16), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "check.npz", x=x, y=np.zeros(16, np.int64))
+    code = main(["convert", "mcu", "tests.unit.test_foreign_models:series_net", "-o", str(tmp_path / "m"),
+                 "--param", f"calibration={tmp_path / 'x.npy'}", "--param", f"check={tmp_path / 'check.npz'}"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "features.0 Conv1d" in err and "MaxPool1d" in err and "first layer takes" not in err, err
+
+
+def _export(model: nn.Module, x: torch.Tensor, path: Path, name: str, axes: dict[int, str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (x,), str(path), input_names=[name], output_names=["y"], opset_version=17,
+                          dynamic_axes={name: axes, "y": {0: "batch"}}, dynamo=False)
+
+
+class Tokens(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.fc = nn.Embedding(20, 6), nn.Linear(6, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.emb(ids).mean(1))
+
+
+class Series(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv1d(2, 4, 3, padding=1), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.conv(x)).mean(-1))
+
+
+def _ort(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("kind", ["tokens", "series"])
+def test_compile_accuracy_on_inputs_with_a_dynamic_length(tmp_path: Path, kind: str) -> None:
+    """Each row keeps its length (was: reshaped to length 1, 'cannot reshape array'); accuracy is ORT's."""
+    from neuroedge.pipeline import compile_pipeline, validate
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    if kind == "tokens":
+        model, x, name = Tokens(), rng.integers(0, 20, (40, 12)), "input_ids"
+        _export(model, torch.zeros(1, 12, dtype=torch.long), tmp_path / "m.onnx", name, {0: "batch", 1: "seq"})
+    else:
+        model, x, name = Series(), rng.standard_normal((40, 2, 50)).astype(np.float32), "signal"
+        _export(model, torch.zeros(1, 2, 50), tmp_path / "m.onnx", name, {0: "batch", 2: "time"})
+    want = _ort(tmp_path / "m.onnx", x)
+    y = np.where(rng.random(40) < 0.7, want.argmax(1), rng.integers(0, 3, 40))  # labels it gets mostly right
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    cfg = {"_path": "theirs.toml", "name": "theirs", "model": {"ref": str(tmp_path / "m.onnx")},
+           "data": {"path": str(tmp_path / "test.npz")}, "target": {"name": "onnxruntime"},
+           "bench": {"iterations": 5, "warmup": 1, "min_duration_s": 0.0}}
+    validate(cfg)
+    result = compile_pipeline(cfg, tmp_path / "out")
+    assert result["accuracy"] == pytest.approx(100.0 * float((want.argmax(1) == y).mean()), abs=5e-4)
+
+
+def test_data_rows_are_never_silently_reordered_into_another_layout() -> None:
+    from neuroedge.pipeline import eval_sample
+
+    nhwc = TensorSpec("x", ("n", 4, 4, 3))
+    with pytest.raises(ValueError, match=r"rows have shape \[3, 4, 4\].*\['n', 4, 4, 3\]"):
+        eval_sample(nhwc, np.zeros((3, 4, 4), np.float32))  # NCHW rows: a reshape would scramble them
+    flat = np.arange(48, dtype=np.float32)
+    np.testing.assert_array_equal(eval_sample(nhwc, flat), flat.reshape(1, 4, 4, 3))  # the flat-row convention
+    assert eval_sample(TensorSpec("x", ("n", 1, 8, 8)), np.zeros((8, 8))).shape == (1, 1, 8, 8)  # size-1 axes only
+
+
+def _external_data_onnx(folder: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A hand-built graph (Conv with explicit pads, BatchNormalization, Reshape -1, Gemm transB=1),
+    its weights in a .data file beside it, as torch.onnx.export's default exporter writes them."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    arrays = {"W1": rng.standard_normal((2, 1, 3, 3)), "B1": rng.standard_normal(2), "g": rng.uniform(0.5, 1.5, 2),
+              "be": rng.standard_normal(2), "mu": rng.standard_normal(2), "var": rng.uniform(0.5, 2, 2),
+              "W2": rng.standard_normal((3, 2 * 4 * 4)), "B2": rng.standard_normal(3)}
+    inits = [numpy_helper.from_array(a.astype(np.float32), k) for k, a in arrays.items()]
+    inits.append(numpy_helper.from_array(np.array([0, -1], np.int64), "shape"))
+    nodes = [helper.make_node("Conv", ["in.x", "W1", "B1"], ["c"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+             helper.make_node("BatchNormalization", ["c", "g", "be", "mu", "var"], ["bn"], epsilon=1e-3),
+             helper.make_node("Relu", ["bn"], ["r"]), helper.make_node("Reshape", ["r", "shape"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "W2", "B2"], ["out:0"], transB=1)]
+    graph = helper.make_graph(nodes, "theirs", [helper.make_tensor_value_info("in.x", TensorProto.FLOAT, ["n", 1, 4, 4])],
+                              [helper.make_tensor_value_info("out:0", TensorProto.FLOAT, ["n", 3])], inits)
+    path = folder / "theirs.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path),
+              save_as_external_data=True, location="theirs.onnx.data", size_threshold=0)
+    return path, arrays
+
+
+def _by_hand(a: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """What the graph computes, from its arrays, in float64 torch."""
+    t = {k: torch.from_numpy(v).double() for k, v in a.items()}
+    c = F.conv2d(torch.from_numpy(x).double(), t["W1"], t["B1"], padding=1)
+    bn = (c - t["mu"][:, None, None]) / torch.sqrt(t["var"][:, None, None] + 1e-3) * t["g"][:, None, None] \
+        + t["be"][:, None, None]
+    return (F.relu(bn).reshape(len(x), -1) @ t["W2"].T + t["B2"]).numpy()
+
+
+def test_an_onnx_file_with_external_weights_is_imported_whole(tmp_path: Path, capsys) -> None:
+    from neuroedge.bundle import load
+
+    (tmp_path / "src").mkdir()
+    src, arrays = _external_data_onnx(tmp_path / "src")  # onnxruntime cannot open it: Reshape's shape is external
+    x = np.random.default_rng(1).random((5, 1, 4, 4), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["import-onnx", str(src), "-o", str(tmp_path / "b")]) == 0
+    bundle = load(tmp_path / "b")
+    assert list(bundle.manifest.files) == ["model.onnx"]  # one self-contained file
+    (src.parent / "theirs.onnx.data").rename(tmp_path / "elsewhere.data")  # the bundle no longer needs it
+    got = registry.open_runner(bundle, "onnxruntime").run([x])[0]
+    (tmp_path / "elsewhere.data").rename(src.parent / "theirs.onnx.data")
+    np.testing.assert_allclose(got, _by_hand(arrays, x), rtol=1e-5, atol=1e-5 * np.abs(got).max())  # float32 sums
+    assert main(["run", str(src), "-t", "onnxruntime", "--data", str(tmp_path / "x.npy")]) == 0
+    assert "out:0: shape [5, 3] float32" in capsys.readouterr().out
+    (src.parent / "theirs.onnx.data").unlink()
+    assert main(["inspect", str(src)]) == 1
+    err = capsys.readouterr().err
+    assert "external data files that cannot be read" in err and "Traceback" not in err
+
+
+def test_int32_token_ids_feed_an_int64_input_and_floats_are_refused(tmp_path: Path) -> None:
+    from neuroedge.onnx_import import import_onnx
+
+    torch.manual_seed(0)
+    _export(Tokens(), torch.zeros(1, 12, dtype=torch.long), tmp_path / "t.onnx", "input_ids", {0: "batch", 1: "seq"})
+    runner = registry.open_runner(import_onnx(tmp_path / "t.onnx", tmp_path / "b"), "onnxruntime")
+    ids = np.random.default_rng(0).integers(0, 20, (3, 7))
+    np.testing.assert_array_equal(runner.run([ids.astype(np.int32)])[0], _ort(tmp_path / "t.onnx", ids))
+    with pytest.raises(ValueError, match="dtype float32 but the bundle wants int64"):
+        runner.run([ids.astype(np.float32)])  # a float cast to an index would be a silent guess
+
+
+def small_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+
+
+def test_compiled_models_go_to_export_onnx_and_are_refused_by_converters_that_rewrite_layers(tmp_path: Path) -> None:
+    model = small_mlp()
+    torch.jit.script(model).save(str(tmp_path / "m.pt"))
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 4),)), str(tmp_path / "m.pt2"))
+    np.save(tmp_path / "cal.npy", np.random.default_rng(0).random((8, 4), dtype=np.float32))
+    for name in ("splitquant", "to-snn", "mcu"):
+        conv = registry.get_converter(name)
+        with pytest.raises(ValueError, match=f"{name}: rewrites the model's torch layers.*torchscript"):
+            conv.convert(str(tmp_path / "m.pt"), {"calibration": str(tmp_path / "cal.npy")}, tmp_path / name)
+        with pytest.raises(ValueError, match=f"{name}: does not take ExportedProgram"):  # was: "pass trust_pickle"
+            conv.convert(str(tmp_path / "m.pt2"), {"calibration": str(tmp_path / "cal.npy")}, tmp_path / name)
+    b = registry.get_converter("export-onnx").convert(str(tmp_path / "m.pt2"),  # was: "Calling train() ..."
+                                                      {"input_shape": "1,4", "trust_pickle": True}, tmp_path / "e")
+    x = np.random.default_rng(2).random((1, 4), dtype=np.float32)
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(registry.open_runner(b, "onnxruntime").run([x])[0], want, atol=1e-5)
