@@ -6,7 +6,8 @@ the example CNN against 5-7 s for the dynamo exporter here, and keeps a named dy
 ``exporter=dynamo`` is there for models only it handles.
 
 One input: ``input_shape=1,64`` (named ``input``; the output is ``output``). Several named inputs
-and outputs: ``inputs="x:1,200,6;h:2,1,16"`` and ``outputs=y,h_out``; recurrent state is declared as
+and outputs: ``inputs="x:1,200,6;h:2,1,16"`` and ``outputs=y,h_out``; an integer input (token ids
+for an ``nn.Embedding``) names its dtype: ``inputs=ids:1,12:int64``; recurrent state is declared as
 ``state=h=h_out`` (the runner feeds ``h_out`` of one call back as ``h`` of the next). The model is
 called as ``model(*inputs)`` in the order given.
 
@@ -36,25 +37,33 @@ class ExportError(Exception):
     pass
 
 
-def parse_inputs(text: str) -> list[tuple[str, tuple[int, ...]]]:
-    """``"x:1,64;h:1,16"`` -> [("x", (1, 64)), ("h", (1, 16))]."""
+INT_DTYPES = ("int64", "int32")  # token ids and other indices: the check inputs are 0 and 1, valid for any table
+
+
+def parse_inputs(text: str) -> list[tuple[str, tuple[int, ...], str]]:
+    """``"x:1,64;ids:1,12:int64"`` -> [("x", (1, 64), "float32"), ("ids", (1, 12), "int64")]."""
     out = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        name, sep, dims = part.partition(":")
+        name, sep, rest = part.partition(":")
+        dims, _, dtype = rest.partition(":")
+        dtype = dtype.strip() or "float32"
         try:
             shape = tuple(int(d) for d in dims.split(",") if d.strip())
         except ValueError:
             shape = ()
         if not sep or not name.strip() or not shape or any(d < 1 for d in shape):
-            raise ValueError(f"inputs {part!r}: expected NAME:D0,D1,... with every dim >= 1 (e.g. x:1,64;h:1,16)")
-        out.append((name.strip(), shape))
+            raise ValueError(f"inputs {part!r}: expected NAME:D0,D1,... with every dim >= 1, optionally :DTYPE "
+                             "(e.g. x:1,64;h:1,16 or ids:1,12:int64)")
+        if dtype not in ("float32", *INT_DTYPES):
+            raise ValueError(f"inputs {part!r}: dtype {dtype!r}; supported: float32, {', '.join(INT_DTYPES)}")
+        out.append((name.strip(), shape, dtype))
     return out
 
 
 @dataclass(frozen=True)
 class ExportParams:
     input_shape: tuple[int, ...] = opt((), "one input's shape, with the batch dimension (e.g. 1,64)")
-    inputs: str = opt("", "several named inputs, NAME:SHAPE;NAME:SHAPE (e.g. x:1,200,6;h:2,1,16)")
+    inputs: str = opt("", "named inputs, NAME:SHAPE[:DTYPE];... (e.g. x:1,200,6;h:2,1,16, or ids:1,12:int64)")
     outputs: tuple[str, ...] = opt((), "output names, in the order the model returns them")
     state: tuple[str, ...] = opt((), "recurrent state pairs INPUT=OUTPUT, carried by runners from call to call")
     weights: str | None = opt(None, "a state_dict for a factory reference (read with weights_only=True)")
@@ -81,8 +90,8 @@ class ExportParams:
         if not 13 <= self.opset <= 21:
             raise ValueError(f"opset {self.opset}: supported range is 13..21")
 
-    def named_inputs(self) -> list[tuple[str, tuple[int, ...]]]:
-        return parse_inputs(self.inputs) if self.inputs else [("input", tuple(self.input_shape))]
+    def named_inputs(self) -> list[tuple[str, tuple[int, ...], str]]:
+        return parse_inputs(self.inputs) if self.inputs else [("input", tuple(self.input_shape), "float32")]
 
 
 def _export(model: Any, xs: list[Any], in_names: list[str], out_names: list[str], path: Path,
@@ -140,18 +149,19 @@ def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
     model = source.module
     named = params.named_inputs()
     gen = torch.Generator().manual_seed(params.seed)
-    xs = [torch.rand(shape, generator=gen) for _, shape in named]
+    xs = [torch.rand(shape, generator=gen) if dtype == "float32" else
+          torch.randint(0, 2, shape, generator=gen, dtype=getattr(torch, dtype)) for _, shape, dtype in named]
     with torch.inference_mode():
         try:
             expected = [o.detach().numpy() for o in _flatten(model(*xs))]
         except Exception as exc:
-            shapes = ", ".join(f"{n} {list(s)}" for n, s in named)
+            shapes = ", ".join(f"{n} {list(s)} {d}" for n, s, d in named)
             raise ExportError(f"the model does not accept inputs {shapes}: {type(exc).__name__}: {exc}") from None
     out_names = list(params.outputs) or (["output"] if len(expected) == 1 else [f"output{i}" for i in range(len(expected))])
     if len(out_names) != len(expected):
         raise ExportError(f"outputs names {len(out_names)} outputs ({', '.join(out_names)}), but the model returns "
                           f"{len(expected)}")
-    in_names = [n for n, _ in named]
+    in_names = [n for n, _, _ in named]
     state = [StatePair(*pair.split("=", 1)) for pair in params.state]
     onnx_path = folder / "model.onnx"
     # An ExportedProgram's module cannot be put in eval mode, which the TorchScript exporter does first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ def load_inputs(runner: Any, data: str | None, seed: int) -> list[np.ndarray]:
     """``--data`` (.npy for one input; .npz by input name, or in order), or one seeded random input."""
     specs = runner.inputs
     if data is None:
+        for s in specs:  # a sequence model timed at length 1 would be a figure nobody asked for: say so
+            named = [str(d) for d in s.shape[1:] if isinstance(d, str)]
+            if named:
+                print(f"note: input {s.name!r} has dynamic axes {named}: the random input sets them to 1; "
+                      "give --data for real sizes", file=sys.stderr)
         rng = np.random.default_rng(seed)
         return [rng.random(s.concrete_shape(1)).astype("float32" if s.quant else s.dtype) for s in specs]
     path = Path(data)

@@ -198,10 +198,16 @@ def load_eval_data(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | No
             x, y = z["x"], z["y"]
     else:
         raise ConfigError(f"{where}: needs 'ref' or 'path'")
+    x, y = np.asarray(x), np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # a label column (pandas' habit)
+        y = y[:, 0]
+    if y.shape != (len(x),):  # one-hot labels would fail deep in the accuracy loop with numpy's message
+        raise ConfigError(f"{where}: labels y have shape {list(y.shape)}; expected [{len(x)}] class indices, one per "
+                          "input in x (for one-hot labels save y.argmax(1))")
     limit = data.get("limit")
     if limit:
         x, y = x[:limit], y[:limit]
-    return np.asarray(x), np.asarray(y)
+    return x, y
 
 
 def eval_sample(spec: Any, row: np.ndarray) -> np.ndarray:

@@ -287,3 +287,41 @@ def test_compiled_models_go_to_export_onnx_and_are_refused_by_converters_that_re
     with torch.inference_mode():
         want = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(registry.open_runner(b, "onnxruntime").run([x])[0], want, atol=1e-5)
+
+
+def tokens() -> nn.Module:
+    torch.manual_seed(0)
+    return Tokens()
+
+
+def test_export_onnx_takes_token_ids_and_runs_them_as_torch_does(tmp_path: Path) -> None:
+    """Was: random float check inputs only, so an nn.Embedding model could not be exported at all."""
+    b = registry.get_converter("export-onnx").convert("tests.unit.test_foreign_models:tokens",
+                                                      {"inputs": "input_ids:1,12:int64"}, tmp_path / "t")
+    assert b.manifest.inputs[0].dtype == "int64" and b.manifest.inputs[0].shape == ("batch", 12)
+    ids = np.random.default_rng(0).integers(0, 20, (4, 12))
+    with torch.inference_mode():
+        want = tokens()(torch.from_numpy(ids)).numpy()
+    for target in ("onnxruntime", "torch"):
+        np.testing.assert_allclose(registry.open_runner(b, target).run([ids])[0], want, atol=1e-5)
+    with pytest.raises(ValueError, match="dtype 'int8'; supported: float32, int64, int32"):
+        registry.get_converter("export-onnx").convert("tests.unit.test_foreign_models:tokens",
+                                                      {"inputs": "input_ids:1,12:int8"}, tmp_path / "t8")
+
+
+def test_one_hot_labels_are_refused_before_any_work_and_a_label_column_is_taken(tmp_path: Path) -> None:
+    from neuroedge.pipeline import ConfigError, load_eval_data
+
+    x = np.zeros((6, 4), np.float32)
+    np.savez(tmp_path / "onehot.npz", x=x, y=np.eye(3)[[0, 1, 2, 0, 1, 2]])
+    np.savez(tmp_path / "column.npz", x=x, y=np.arange(6).reshape(6, 1))
+    with pytest.raises(ConfigError, match=r"labels y have shape \[6, 3\]; expected \[6\] class indices"):
+        load_eval_data({"data": {"path": str(tmp_path / "onehot.npz")}})  # was: numpy's scalar error, mid-run
+    assert load_eval_data({"data": {"path": str(tmp_path / "column.npz")}})[1].shape == (6,)
+
+
+def test_run_says_when_a_random_input_sets_a_dynamic_length_to_one(tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    _export(Series(), torch.zeros(1, 2, 50), tmp_path / "s.onnx", "signal", {0: "batch", 2: "time"})
+    assert main(["run", str(tmp_path / "s.onnx"), "-t", "onnxruntime"]) == 0
+    assert "input 'signal' has dynamic axes ['time']: the random input sets them to 1" in capsys.readouterr().err
