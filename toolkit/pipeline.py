@@ -5,7 +5,8 @@ A complete one is ``examples/digits/pipeline.toml``. The tables and their fields
 * ``[model]``: ``ref`` (``package.module:factory`` or a file), ``weights`` (a state_dict, read
   weights-only), ``prepare`` (called first, e.g. trains and caches), ``input_shape`` (with the batch
   dimension); ``weights`` and ``input_shape`` go to a first step whose params take them;
-* ``[data]`` (optional, for accuracy): ``ref`` (returns ``(x, y)``) or ``path`` (an .npz with x and y), ``limit``;
+* ``[data]`` (optional, for accuracy): ``ref`` (returns ``(x, y)``) or ``path`` (an .npz with x and y), ``limit``,
+  ``output`` (the output whose argmax is scored; default the first, named on stderr when there are several);
 * ``[[steps]]``: ``converter`` and its ``params``; each step must read what the one before writes;
 * ``[target]``: ``name`` and ``options`` (the target's typed options);
 * ``[bench]``: ``iterations``, ``warmup``, ``min_duration_s``, ``isolation`` (sweeps: node | slot).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -39,7 +41,7 @@ TOP_KEYS = {"name", "model", "data", "steps", "target", "bench"}
 BENCH_ISOLATION = ("node", "slot")
 SECTION_KEYS = {
     "model": {"ref", "weights", "prepare", "input_shape"},
-    "data": {"ref", "path", "limit"},
+    "data": {"ref", "path", "limit", "output"},
     "target": {"name", "options"},
     "bench": {"iterations", "warmup", "min_duration_s", "isolation"},
 }
@@ -238,17 +240,34 @@ def eval_sample(spec: Any, row: np.ndarray) -> np.ndarray:
     return sample.astype(spec.dtype, copy=False)
 
 
-def evaluate(runner: Any, x: np.ndarray, y: np.ndarray) -> float:
+def scored_output(runner: Any, output: str | None = None) -> int:
+    """Which output accuracy reads: ``output`` by name, else the first (named on stderr when there are
+    several that are not recurrent state, as a model returning (features, logits) would score its features)."""
+    names = [s.name for s in runner.outputs]
+    if output is not None:
+        if output not in names:
+            raise ConfigError(f"[data] output {output!r}: the bundle's outputs are {names}")
+        return names.index(output)
+    bundle = getattr(runner, "bundle", None)
+    state = {pair.output for pair in bundle.manifest.state} if bundle is not None else set()
+    if len([n for n in names if n not in state]) > 1:
+        print(f"note: accuracy reads the first output {names[0]!r} of {names}; set [data] output = NAME for another",
+              file=sys.stderr)
+    return 0
+
+
+def evaluate(runner: Any, x: np.ndarray, y: np.ndarray, output: str | None = None) -> float:
     """Top-1 accuracy in percent, one sample per call (batch 1, as the device runs it).
 
     A runner with ``run_many`` (a remote board) takes every batch-1 sample in one round trip.
     """
     spec = runner.inputs[0]
+    k = scored_output(runner, output)
     samples = [eval_sample(spec, x[i]) for i in range(len(x))]
     if hasattr(runner, "run_many"):
-        outs = [out[0] for out in runner.run_many([[s] for s in samples])]
+        outs = [out[k] for out in runner.run_many([[s] for s in samples])]
     else:
-        outs = [runner.run([s])[0] for s in samples]
+        outs = [runner.run([s])[k] for s in samples]
     correct = sum(int(np.argmax(out.reshape(-1)) == label) for out, label in zip(outs, y, strict=True))
     return 100.0 * correct / max(1, len(x))
 
@@ -336,7 +355,8 @@ def measure(config: dict[str, Any], bundle: Any,
         if data is not None:
             t0 = time.perf_counter()
             with progress.status(f"{target['name']}: accuracy on {len(data[0])} samples"):
-                result["accuracy"] = summary["accuracy_%"] = round(evaluate(runner, *data), 3)
+                result["accuracy"] = summary["accuracy_%"] = round(
+                    evaluate(runner, *data, output=config["data"].get("output")), 3)
             result["evaluate_s"] = round(time.perf_counter() - t0, 3)
         if not latency:
             return result

@@ -228,7 +228,7 @@ def check_inputs(specs: tuple[TensorSpec, ...], arrays: list[np.ndarray]) -> lis
                 arr = spec.quant.quantize(arr, spec.dtype)
             elif np.issubdtype(np.dtype(spec.dtype), np.floating) and np.issubdtype(arr.dtype, np.number):
                 arr = arr.astype(spec.dtype)
-            elif np.can_cast(arr.dtype, spec.dtype, "safe"):  # int32 token ids for an int64 input: no value changes
+            elif spec.quant is None and np.can_cast(arr.dtype, spec.dtype, "safe"):  # int32 ids, int64 input: exact
                 arr = arr.astype(spec.dtype)
             else:
                 raise ValueError(f"input {spec.name!r}: dtype {arr.dtype} but the bundle wants {spec.dtype}")

@@ -325,3 +325,38 @@ def test_run_says_when_a_random_input_sets_a_dynamic_length_to_one(tmp_path: Pat
     _export(Series(), torch.zeros(1, 2, 50), tmp_path / "s.onnx", "signal", {0: "batch", 2: "time"})
     assert main(["run", str(tmp_path / "s.onnx"), "-t", "onnxruntime"]) == 0
     assert "input 'signal' has dynamic axes ['time']: the random input sets them to 1" in capsys.readouterr().err
+
+
+class FeaturesAndLogits(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.fc1(x))
+        return h, self.fc2(h)
+
+
+def test_accuracy_names_the_output_it_scores_and_takes_another(tmp_path: Path, capsys) -> None:
+    """A model returning (features, logits) was scored on its features, silently."""
+    from neuroedge.pipeline import ConfigError, compile_pipeline
+
+    torch.manual_seed(0)
+    model = FeaturesAndLogits().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 4),), str(tmp_path / "m.onnx"), input_names=["x"],
+                          output_names=["features", "logits"], dynamic_axes={"x": {0: "b"}}, dynamo=False)
+    x = np.random.default_rng(0).random((30, 4), dtype=np.float32)
+    with torch.inference_mode():
+        y = model(torch.from_numpy(x))[1].argmax(1).numpy()
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    cfg = {"_path": "theirs.toml", "model": {"ref": str(tmp_path / "m.onnx")}, "target": {"name": "onnxruntime"},
+           "data": {"path": str(tmp_path / "d.npz"), "output": "logits"}}
+    assert compile_pipeline(cfg, tmp_path / "a", latency=False)["accuracy"] == 100.0
+    del cfg["data"]["output"]
+    compile_pipeline(cfg, tmp_path / "b", latency=False)
+    assert "accuracy reads the first output 'features' of ['features', 'logits']" in capsys.readouterr().err
+    cfg["data"]["output"] = "logit"
+    with pytest.raises(ConfigError, match=r"output 'logit': the bundle's outputs are \['features', 'logits'\]"):
+        compile_pipeline(cfg, tmp_path / "c", latency=False)
