@@ -366,8 +366,11 @@ def measure(config: dict[str, Any], bundle: Any,
                                 ).for_target(registry.get_target(target["name"]).bench_rounds)
         rng = np.random.default_rng(0)
         inputs = [rng.random(s.concrete_shape(1)).astype("float32" if s.quant else s.dtype) for s in runner.inputs]
-        if data is not None and len(inputs) == 1 and any(isinstance(d, str) for d in runner.inputs[0].shape[1:]):
-            inputs = [eval_sample(runner.inputs[0], data[0][0])]  # a dynamic length is timed at the data's, not 1
+        if len(inputs) == 1 and any(isinstance(d, str) for d in runner.inputs[0].shape[1:]):
+            # a dynamic length is timed at the data's, not 1, in compile and in a sweep's latency-only pass alike
+            data = data if data is not None else load_eval_data(config)
+            if data is not None:
+                inputs = [eval_sample(runner.inputs[0], data[0][0])]
         slot = bench_slot(registry.get_target(target["name"]).bench_resources) if bench_slot else nullcontext()
         with slot:
             t0 = time.time()

@@ -360,3 +360,19 @@ def test_accuracy_names_the_output_it_scores_and_takes_another(tmp_path: Path, c
     cfg["data"]["output"] = "logit"
     with pytest.raises(ConfigError, match=r"output 'logit': the bundle's outputs are \['features', 'logits'\]"):
         compile_pipeline(cfg, tmp_path / "c", latency=False)
+
+
+def test_a_dynamic_length_is_benchmarked_at_the_data_length(tmp_path: Path) -> None:
+    """Was 1 (the random input), also in a sweep's latency-only pass, which loads no data for accuracy."""
+    from neuroedge.bundle import load
+    from neuroedge.pipeline import build, measure
+
+    torch.manual_seed(0)
+    _export(nn.Conv1d(2, 3, 3, padding=1), torch.zeros(1, 2, 50), tmp_path / "c.onnx", "signal", {0: "batch", 2: "time"})
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 2, 50), np.float32), y=np.zeros(4, np.int64))
+    cfg = {"_path": "theirs.toml", "model": {"ref": str(tmp_path / "c.onnx")}, "target": {"name": "onnxruntime"},
+           "data": {"path": str(tmp_path / "d.npz")}, "bench": {"iterations": 5, "warmup": 1, "min_duration_s": 0.0}}
+    bundle, _ = build(cfg, tmp_path / "out")
+    keep: dict = {}
+    measure(cfg, load(bundle.path), accuracy=False, latency=True, keep=keep)
+    assert keep["runner"]._buffers[0].shape == (1, 3, 50)  # the timed call's output: length 50, not 1
