@@ -247,6 +247,9 @@ def test_an_onnx_file_with_external_weights_is_imported_whole(tmp_path: Path, ca
     np.testing.assert_allclose(got, _by_hand(arrays, x), rtol=1e-5, atol=1e-5 * np.abs(got).max())  # float32 sums
     assert main(["run", str(src), "-t", "onnxruntime", "--data", str(tmp_path / "x.npy")]) == 0
     assert "out:0: shape [5, 3] float32" in capsys.readouterr().out
+    np.savez(tmp_path / "test.npz", x=x, y=np.zeros(5, np.int64))  # the calibration convention, input named 'in.x'
+    assert main(["run", str(src), "-t", "onnxruntime", "--data", str(tmp_path / "test.npz")]) == 0  # was: refused
+    assert "out:0: shape [5, 3] float32" in capsys.readouterr().out
     (src.parent / "theirs.onnx.data").unlink()
     assert main(["inspect", str(src)]) == 1
     err = capsys.readouterr().err
