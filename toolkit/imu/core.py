@@ -55,6 +55,7 @@ P0 = 11  # offset of P in a hypothesis' state
 CP_HEAD = 9  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
+GRAVITY = 9.81
 
 
 def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
@@ -86,11 +87,29 @@ def _exp(tx: float, ty: float, tz: float) -> np.ndarray:
     return np.array([math.cos(0.5 * th), k * tx, k * ty, k * tz])
 
 
+# A recording may start in motion. Levelled on a first sample that holds linear acceleration ``a``, the
+# attitude is off by up to atan(|a| / g): 20-50° were measured on recordings that start while shaken.
+# With the tilt's prior at the accelerometer's noise (0.57°) the filter believed that start and never
+# corrected it: its tilt variance only shrinks (the gyro's noise is its only growth), so a 20° error
+# stayed 20° for the whole recording. So the tight prior is kept for a first sample that looks still
+# (turning slower than STILL_GYRO and |f| within STILL_ACC of g; a gyro bias of a few °/s passes), and
+# any other start gets MOVING_TILT_SD: linear acceleration up to about g/3, the attitude then found
+# from the data. (What one sample cannot tell: a device accelerating without turning, its |f| near g.)
+STILL_GYRO = 0.2  # rad/s
+STILL_ACC = 0.3  # m/s²
+STILL_TILT_SD = 0.01  # rad (0.57°)
+MOVING_TILT_SD = math.radians(20.0)
+
+
 @njit(cache=True)
-def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
-    """Level on the first accel reading (zero yaw), at rest, bias unknown (datasheet spread)."""
+def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray, gyr0: np.ndarray) -> None:
+    """Level on the first accel reading (zero yaw), bias unknown (datasheet spread); the tilt's prior as the
+    first sample looks: still (tight) or moving (loose)."""
     n = cs.shape[0]
     an = math.sqrt(acc0[0] ** 2 + acc0[1] ** 2 + acc0[2] ** 2)
+    wn = math.sqrt(gyr0[0] ** 2 + gyr0[1] ** 2 + gyr0[2] ** 2)
+    still = wn < STILL_GYRO and abs(an - GRAVITY) < STILL_ACC
+    tv = STILL_TILT_SD ** 2 if still else MOVING_TILT_SD ** 2
     ax, ay, az = acc0[0] / an, acc0[1] / an, acc0[2] / an
     # shortest rotation taking the measured up (ax, ay, az) to world up: axis a × e_z = (ay, -ax, 0)
     s = math.sqrt(ay * ay + ax * ax)
@@ -98,7 +117,7 @@ def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
     q = np.array([1.0, 0.0, 0.0, 0.0]) if s < 1e-12 else _exp(ay / s * ang, -ax / s * ang, 0.0)
     if s < 1e-12 and az < 0:
         q = np.array([0.0, 1.0, 0.0, 0.0])
-    var = np.array([1e-4, 1e-4, 1e-2, cp[5] ** 2, cp[5] ** 2, cp[5] ** 2, 1e-2, 1e-2, 0.0, 0.0])
+    var = np.array([tv, tv, 1e-2, cp[5] ** 2, cp[5] ** 2, cp[5] ** 2, 1e-2, 1e-2, 0.0, 0.0])
     for h in range(n):
         cs[h, :] = 0.0
         cs[h, 0:4] = q
@@ -198,7 +217,7 @@ def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float
     """The bank over a whole recording ``[N, 3]`` with a given ``σ_a [N]``: quaternions ``[N, 4]``."""
     n_hyp = int(cp[0])
     cs = np.zeros((n_hyp, STRIDE))
-    core_init(cs, acc[0], cp)
+    core_init(cs, acc[0], cp, gyr[0])
     out = np.empty((acc.shape[0], 4))
     dt = 1.0 / rate
     for k in range(acc.shape[0]):
@@ -210,7 +229,6 @@ def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float
 # sit in this file with the core because numba's on-disk cache (``cache=True``) is invalidated only by a
 # change to the file of the cached function itself, not of the functions it calls: in ``fast.py`` they
 # kept a stale ``core_step`` after this file changed.
-GRAVITY = 9.81
 
 
 @njit(cache=True)
@@ -309,12 +327,12 @@ def _step(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, h: np.ndarray, buf: 
 
 @njit(cache=True)
 def _init(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, h: np.ndarray, buf: np.ndarray, cs: np.ndarray,
-          acc0: np.ndarray) -> None:
+          acc0: np.ndarray, gyr0: np.ndarray) -> None:
     h[:] = 0.0
     buf[:, :] = 0.0
     for a in range(3):
         buf[a, :] = acc0[a] / GRAVITY
-    core_init(cs, acc0, cp)
+    core_init(cs, acc0, cp, gyr0)
 
 
 @njit(cache=True)
@@ -323,7 +341,7 @@ def _scan(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, acc: np.ndarray, gyr
     h = np.zeros(dims[0])
     buf = np.zeros((6, dims[1]))
     cs = np.zeros((int(cp[0]), STRIDE))
-    _init(wv, dims, cp, h, buf, cs, acc[0])
+    _init(wv, dims, cp, h, buf, cs, acc[0], gyr[0])
     q = np.empty((acc.shape[0], 4))
     log_sa = np.empty(acc.shape[0])
     for k in range(acc.shape[0]):
