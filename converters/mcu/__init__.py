@@ -8,7 +8,7 @@ Post-training quantisation, calibrated (the TFLite-Micro / CMSIS-NN int8 scheme)
 * ``calibrate``: the calibration data (required: ``--param calibration=FILE``) and activation ranges;
 * ``quantize``: the layer chain -> the firmware's typed int8 layers.
 
-Supported layers: Linear, Conv2d (groups 1 or depthwise), BatchNorm2d, ReLU, ReLU6, MaxPool2d,
+Supported layers: Linear, Conv2d (groups 1 or depthwise), BatchNorm1d/2d (folded), ReLU, ReLU6, MaxPool2d,
 AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Dropout, Identity, in a plain chain. A model quantised
 for weights only (torch dynamic quantisation, brevitas without activation quantisers) is refused:
 the firmware runs INT8 activations, so it needs calibrated activation scales.

@@ -21,7 +21,7 @@ FULL_INT_COMMAND = (
     "neuroedge convert mcu <float model, e.g. examples.digits.models:digits_mlp> "
     "--param weights=<state_dict.pt> --param calibration=<inputs.npz> -o <out>"
 )
-SUPPORTED = ("Linear, Conv2d, depthwise Conv2d, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, "
+SUPPORTED = ("Linear, Conv2d, depthwise Conv2d, BatchNorm1d after Linear, BatchNorm2d, ReLU, ReLU6, MaxPool2d, AvgPool2d, "
              "AdaptiveAvgPool2d(1), Flatten, Dropout, Identity")
 
 
@@ -38,7 +38,7 @@ def check_layers(model: Any) -> None:
     """Refuse, in one message listing each, every leaf module the firmware has no kernel for."""
     from torch import nn
 
-    ok = (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d,
+    ok = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d,
           nn.AdaptiveAvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
     bad = [f"  {i}: {name or '(model)'} {type(m).__name__}" for i, (name, m) in enumerate(leaves(model))
            if not isinstance(m, ok)]

@@ -4,7 +4,8 @@
 * bias: int32, ``round(b / (s_in * s_w[o]))``;
 * requantisation: ``M[o] = s_in * s_w[o] / s_out = mult * 2**(shift - 31)`` with ``mult`` in
   [2^30, 2^31) (``math.frexp``), which is what ``ne_requant`` and ``reference.requant`` compute;
-* ReLU/ReLU6 after a layer fold into its output clamp; BatchNorm2d after a conv folds into it;
+* ReLU/ReLU6 after a layer fold into its output clamp; BatchNorm2d after a conv, and BatchNorm1d
+  after a Linear, fold into it;
   ``Flatten`` after a conv permutes the next Linear's columns from CHW to the firmware's HWC;
 * pools keep their input's scale and zero point (as TFLite requires).
 """
@@ -104,16 +105,18 @@ def _plan(model: Any, x_cal: Any) -> list[_Op]:
                     None if m.bias is None else m.bias.detach().double().numpy(),
                 )
             )
-        elif isinstance(m, nn.BatchNorm2d):
-            if not ops or ops[-1].kind not in ("conv", "dwconv") or ops[-1].relu_max is not None:
-                raise ConversionError(f"{m}: BatchNorm2d must follow a conv directly")
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            after = ("dense",) if isinstance(m, nn.BatchNorm1d) else ("conv", "dwconv")  # an MLP's BN is 1-d
+            if not ops or ops[-1].kind not in after or ops[-1].relu_max is not None or not m.track_running_stats:
+                what = "a Linear" if isinstance(m, nn.BatchNorm1d) else "a conv"
+                raise ConversionError(f"{m}: {type(m).__name__} must follow {what} directly, with running statistics")
             op = ops[-1]
             g = (m.weight.detach().double().numpy() if m.affine else 1.0) / np.sqrt(
                 m.running_var.double().numpy() + m.eps
             )
             beta = m.bias.detach().double().numpy() if m.affine else 0.0
             b = op.bias if op.bias is not None else 0.0
-            op.weight = op.weight * g.reshape(-1, 1, 1, 1)
+            op.weight = op.weight * np.reshape(g, (-1,) + (1,) * (op.weight.ndim - 1))
             op.bias = (b - m.running_mean.double().numpy()) * g + beta
         elif isinstance(m, (nn.ReLU, nn.ReLU6)):
             cap = 6.0 if isinstance(m, nn.ReLU6) else math.inf
@@ -130,7 +133,7 @@ def _plan(model: Any, x_cal: Any) -> list[_Op]:
         else:
             raise ConversionError(
                 f"layer {type(m).__name__} is not supported by the mcu firmware "
-                "(supported: Linear, Conv2d, depthwise Conv2d, BatchNorm2d, ReLU, ReLU6, "
+                "(supported: Linear, Conv2d, depthwise Conv2d, BatchNorm1d/2d, ReLU, ReLU6, "
                 "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Dropout)"
             )
     return ops
