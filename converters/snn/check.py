@@ -1,7 +1,7 @@
 """Before any work: the model as a flat chain of layers, and every layer conversion cannot handle.
 
-Supported: Conv2d (groups 1, dilation 1, zero padding), Linear, AvgPool2d (kernel == stride, no
-padding), Flatten, ReLU, ReLU6 (run as ReLU: the SNN's rate is capped at 1, i.e. at lambda_l,
+Supported: Conv2d (groups 1, dilation 1, zero padding), Linear, AvgPool2d or F.avg_pool2d (kernel ==
+stride, no padding), Flatten, ReLU, ReLU6 (run as ReLU: the SNN's rate is capped at 1, i.e. at lambda_l,
 not at 6), BatchNorm1d/2d straight after a Conv2d or Linear (folded into it), Dropout and Identity
 (no-ops in eval). Every Conv2d / Linear but the last must be followed by a ReLU, since an IF
 neuron cannot emit a negative rate. MaxPool2d is refused: a rate-coded max has no exact spiking
@@ -47,6 +47,7 @@ class UnsupportedModelError(ValueError):
 _FLATTEN_FNS = {torch.flatten, "flatten", "view", "reshape"}
 _RELU_FNS = {torch.relu, nn.functional.relu, "relu"}
 _NOOPS = (nn.Dropout, nn.Dropout2d, nn.Identity)
+_POOL_FNS = {nn.functional.avg_pool2d: nn.AvgPool2d, nn.functional.max_pool2d: nn.MaxPool2d}
 
 
 def _op_type(op: Any) -> str:
@@ -90,6 +91,12 @@ def model_chain(model: nn.Module) -> tuple[list[ChainLayer], list[Issue]]:
             chain.append(ChainLayer(idx, node.name, "flatten"))
         elif node.target in _RELU_FNS:
             chain.append(ChainLayer(idx, node.name, "relu"))
+        elif node.target in _POOL_FNS and not any(isinstance(a, torch.fx.Node)
+                                                 for a in (*node.args[1:], *node.kwargs.values())):
+            # F.avg_pool2d(x, 2) is nn.AvgPool2d(2): checked and converted as that module
+            chain.append(ChainLayer(idx, node.name, _POOL_FNS[node.target](*node.args[1:], **node.kwargs)))
+        elif node.target is nn.functional.dropout:
+            chain.append(ChainLayer(idx, node.name, nn.Identity()))  # traced in eval: a no-op
         elif node.target in (operator.getitem, getattr, "size"):
             continue  # shape queries feeding a view/reshape
         else:

@@ -21,7 +21,7 @@ from neuroedge.cli import main
 
 
 class TutorialLeNet(nn.Module):
-    """LeNet as tutorials write it: functional ReLU, a shared pool module, ``x.view(x.size(0), -1)``."""
+    """LeNet as tutorials write it: functional ReLU, pooling and dropout, ``x.view(x.size(0), -1)``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,7 +34,8 @@ class TutorialLeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(F.relu(self.bn1(self.conv1(x))))
-        x = self.pool(F.relu(self.conv2(x)))
+        x = F.avg_pool2d(F.relu(self.conv2(x)), 2)  # functional pooling: was "unsupported layer type"
+        x = F.dropout(x, 0.1, training=self.training)
         x = x.view(x.size(0), -1)
         return self.fc2(F.relu(self.fc1(x)))
 
@@ -93,10 +94,21 @@ class Residual(nn.Module):
         return F.relu(self.fc(x)) + x  # a real branch stays refused
 
 
-def test_a_real_branch_is_still_named() -> None:
+class MaxPooled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 2, 3, padding=1), nn.Linear(2 * 4 * 4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.max_pool2d(F.relu(self.conv(x)), 2), 1))
+
+
+def test_a_real_branch_and_a_functional_max_pool_are_still_named() -> None:
     from neuroedge.converters.snn.check import check_model
 
     assert any("branching" in i.reason for i in check_model(Residual()))
+    assert [i.reason.split(";")[0] for i in check_model(MaxPooled())] == [
+        "MaxPool has no exact rate-coded spiking equivalent on Loihi"]
 
 
 class SeriesNet(nn.Module):
