@@ -83,6 +83,8 @@ def test_to_snn_reads_the_tutorial_flatten_and_reproduces_the_model() -> None:
     x4 = np.random.default_rng(0).random((32, 4), dtype=np.float32)
     with pytest.raises(ValueError, match="do not compute its outputs.*ReLU6"):  # was: converted, silently
         convert_model(clipped().eval(), x4)
+    trailing = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU()).eval()
+    assert len(convert_model(trailing, x4).float_layers) == 2  # a ReLU after the last layer keeps its argmax: taken
 
 
 class Residual(nn.Module):
