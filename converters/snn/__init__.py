@@ -96,38 +96,62 @@ def convert_model(model: Any, calibration: np.ndarray, percentile: float = 99.9,
 
 
 _CHAIN_HINT = ("its forward() does something the chain of layers does not show: a reshape that is not a flatten, "
-               "padding='same' with an even kernel, ReLU6 clipping above 6 (the SNN runs ReLU)")
+               "padding='same' with an even kernel, an operation between layers")
+
+
+class ReLU6ClipWarning(UserWarning):
+    """ReLU6 clips activations above 6 on the calibration data; the SNN runs ReLU."""
+
+
+def _stages_out(stages: list[dict[str, Any]], x: np.ndarray, cap: float | None) -> Any:
+    import torch
+
+    from neuroedge.converters.snn.normalize import stage_forward
+
+    a = torch.from_numpy(x)
+    for i, st in enumerate(stages):
+        a = stage_forward(st, a, relu=i < len(stages) - 1)
+        if cap is not None and i < len(stages) - 1:
+            a = a.clamp_max(cap)
+    return a.reshape(len(x), -1)
 
 
 def check_stages_reproduce(model: Any, stages: list[dict[str, Any]], calib: np.ndarray, n: int = 64) -> None:
     """Refuse unless the layers read from ``model`` compute its outputs on calibration inputs.
 
     The layer chain is read from the modules and the traced graph; this makes sure it is the model
-    (else the SNN would approximate another network, silently).
+    (else the SNN would approximate another network, silently). ReLU6 runs as ReLU (check.py): where
+    it clips on these inputs, the chain matches only with the clipping, and that is a warning.
     """
-    import torch
+    import warnings
 
-    from neuroedge.converters.snn.normalize import stage_forward
+    import torch
 
     x = np.asarray(calib[:n], dtype=np.float64)
     with torch.inference_mode():
         want = model(torch.from_numpy(x).float()).double().reshape(len(x), -1)
         try:
-            got = torch.from_numpy(x)
-            for i, st in enumerate(stages):
-                got = stage_forward(st, got, relu=i < len(stages) - 1)
-            got = got.reshape(len(x), -1)
+            got, got6 = _stages_out(stages, x, None), _stages_out(stages, x, 6.0)
         except RuntimeError as exc:
             raise ValueError(f"to-snn: the layers read from the model do not fit one after another ({exc}); "
                              f"{_CHAIN_HINT}") from None
-    # A ReLU (or ReLU6) after the last layer is allowed: the SNN reads that layer out linearly, same argmax.
-    err = min(float((g - want).abs().max()) for g in (got, got.clamp_min(0), got.clamp(0, 6))) \
-        if got.shape == want.shape else float("inf")
+
+    def err(g: Any) -> float:  # a ReLU (or ReLU6) after the last layer keeps the argmax the SNN reads out linearly
+        return min(float((h - want).abs().max()) for h in (g, g.clamp_min(0), g.clamp(0, 6))) \
+            if g.shape == want.shape else float("inf")
+
     bound = 1e-3 * float(want.abs().max()) + 1e-5  # float32 model vs float64 stages: ~1e-6 relative
-    if not err <= bound:
-        raise ValueError(f"to-snn: the layers read from the model do not compute its outputs on the calibration "
-                         f"inputs (max |diff| {err:.3g} > {bound:.3g}; shapes {list(got.shape)} vs "
-                         f"{list(want.shape)}); {_CHAIN_HINT}")
+    if err(got) <= bound:
+        return
+    has_relu6 = any(isinstance(m, torch.nn.ReLU6) for m in model.modules())
+    if has_relu6 and err(got6) <= bound:
+        warnings.warn(f"to-snn: ReLU6 clips activations above 6 on the calibration inputs (outputs move by up to "
+                      f"{err(got):.3g}); the SNN runs ReLU, so it approximates the unclipped network",
+                      ReLU6ClipWarning, stacklevel=2)
+        return
+    raise ValueError(f"to-snn: the layers read from the model do not compute its outputs on the calibration "
+                     f"inputs (max |diff| {err(got):.3g} > {bound:.3g}; shapes {list(got.shape)} vs "
+                     f"{list(want.shape)}); {_CHAIN_HINT}")
 
 
 def convert(source: Any, params: SNNParams, folder: Path) -> Manifest:

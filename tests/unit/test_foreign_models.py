@@ -50,7 +50,7 @@ def tutorial_lenet() -> nn.Module:
 
 
 class Clipped(nn.Module):
-    """ReLU6 whose inputs reach far above 6: the SNN runs ReLU, so this is not the model it would run."""
+    """ReLU6 whose inputs reach far above 6: the SNN runs ReLU, so it approximates another network."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,6 +60,13 @@ class Clipped(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
+
+
+class Halved(nn.Sequential):
+    """A Sequential whose forward does more than its layers: read as a chain, it is another network."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) / 2
 
 
 def clipped() -> nn.Module:
@@ -81,8 +88,10 @@ def test_to_snn_reads_the_tutorial_flatten_and_reproduces_the_model() -> None:
         want = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())  # BN folded, bias=False kept
     x4 = np.random.default_rng(0).random((32, 4), dtype=np.float32)
-    with pytest.raises(ValueError, match="do not compute its outputs.*ReLU6"):  # was: converted, silently
+    with pytest.warns(UserWarning, match="ReLU6 clips activations above 6"):  # was: silent
         convert_model(clipped().eval(), x4)
+    with pytest.raises(ValueError, match="do not compute its outputs on the calibration inputs"):  # was: silent
+        convert_model(Halved(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval(), x4)
     trailing = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU()).eval()
     assert len(convert_model(trailing, x4).float_layers) == 2  # a ReLU after the last layer keeps its argmax: taken
 
