@@ -35,11 +35,12 @@ chosen on validation data (``neuroedge.imu.train``).
 
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
-* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0]``
+* ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
+  accel_floor, accel_floor_s]``
   then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
 * ``cs`` (core state) ``[n, 112]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
-  gate's ``z̄`` (1; every row but the loosest's).
+  gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from numba import njit
 N_ERR = 10
 STRIDE = 112
 P0 = 11  # offset of P in a hypothesis' state
-CP_HEAD = 9  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
+CP_HEAD = 11  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
 GRAVITY = 9.81
@@ -60,14 +61,17 @@ GRAVITY = 9.81
 
 def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
                 sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
-                fixed_sigma_a: float = -1.0, gate_z: float = 2.0) -> np.ndarray:
+                fixed_sigma_a: float = -1.0, gate_z: float = 2.0, accel_floor: float = 0.0,
+                accel_floor_s: float = 0.5) -> np.ndarray:
     """``cp`` from readable settings: ``hypotheses`` from the stiffest to the loosest, each ``(c, τ)`` or
     ``(c, τ, floor, z_0)`` (its own floor and the threshold of its gate to the next; by default ``floor``
-    and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units."""
+    and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units.
+    ``accel_floor`` (0: off) keeps ``σ_a`` at least that multiple of the RMS of ``|f| - g`` over the last
+    ``accel_floor_s`` seconds (see ``core_step``)."""
     if not 1 <= len(hypotheses) <= 3:
         raise ValueError(f"the core takes one to three hypotheses, not {len(hypotheses)}")
     gn, bw, bi = (math.radians(x) for x in sensor_dps)
-    head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z]
+    head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z, accel_floor, accel_floor_s]
     quads = [(*h, floor, gate_z) if len(h) == 2 else tuple(h) for h in hypotheses]
     return np.array(head + [x for h in quads for x in h], dtype=np.float64)
 
@@ -194,6 +198,15 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
     n = cs.shape[0]
     if cp[7] >= 0.0:
         sigma_a = cp[7]
+    # A floor from physics under the network's σ_a: |f| - g is the linear acceleration along gravity, so its
+    # RMS over a short window is the per-axis RMS of an isotropic linear acceleration. It holds where the
+    # network, trained on our families' range of shaking, reads a harder shake low. Its running mean
+    # square lives in the loosest row's spare slot (the gate's z̄ slot, unused there).
+    if cp[9] > 0.0:
+        dev = math.sqrt(acc[0] ** 2 + acc[1] ** 2 + acc[2] ** 2) - GRAVITY
+        lam_f = math.exp(-dt / cp[10])
+        cs[n - 1, 111] = lam_f * cs[n - 1, 111] + (1.0 - lam_f) * dev * dev
+        sigma_a = max(sigma_a, cp[9] * math.sqrt(cs[n - 1, 111]))
     for h in range(n):
         o = CP_HEAD + PER_HYP * h
         _hyp_step(cs[h], acc, gyr, cp[o] * sigma_a + cp[o + 2], cp[o + 1], dt, cp)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroedge.imu.core import STRIDE, _init, _net_scan, _scan, _step
+from neuroedge.imu.core import CP_HEAD, PER_HYP, STRIDE, _init, _net_scan, _scan, _step
 
 ORDER = ("conv_w", "conv_b", "w_ih", "w_hh", "b_ih", "b_hh", "w1", "b1", "w2", "b2", "scale")
 SHIPPED = Path(__file__).resolve().parent / "weights" / "attitude.npz"
@@ -91,7 +91,13 @@ class AttitudeModel:
             raise FileNotFoundError(f"{path}: no such model file")
         with np.load(path, allow_pickle=False) as z:
             info = json.loads(bytes(z["info"]).decode())
-            return cls(z["weights"].astype(np.float64), z["dims"].astype(np.int64), z["core"].astype(np.float64), info)
+            model = cls(z["weights"].astype(np.float64), z["dims"].astype(np.int64), z["core"].astype(np.float64), info)
+        n_hyp = int(model.core[0]) if model.core.size else 0
+        if model.core.size != CP_HEAD + PER_HYP * n_hyp:  # another layout would be read as wrong settings
+            raise ValueError(f"{path}: core parameters of length {model.core.size}, expected "
+                             f"{CP_HEAD + PER_HYP * n_hyp} for {n_hyp} hypotheses: saved by another version of "
+                             "neuroedge.imu; retrain it (python -m neuroedge.imu.train) or use the shipped model")
+        return model
 
 
 class Stream:
