@@ -183,6 +183,18 @@ def imu(d: dict) -> str:
     return "\n".join(rows)
 
 
+def imu_foreign(d: dict) -> str:
+    filters = ("madgwick", "mahony", "ekf", "vqf", "fusion")
+    rows = ["| kind | mean \\|ω\\| | model (shipped) | RIANN | " + " | ".join(f"{n} (tuned)" for n in filters)
+            + " | best at library defaults | model / best tuned (chosen on validation) |",
+            "|---|---|---|---|" + "---|" * len(filters) + "---|---|"]
+    for name, k in d["kinds"].items():
+        cells = [f"**{k[n]:.2f}°**" if n == k["best_filter_on_validation"] else f"{k[n]:.2f}°" for n in filters]
+        rows.append(f"| {name} | {k['mean_rate_rad_s']:.1f} rad/s | {k['model']:.2f}° | {k['riann']:.2f}° | "
+                    + " | ".join(cells) + f" | {min(k['defaults'].values()):.2f}° | {k['ratio_to_best_tuned']:.2f} |")
+    return "\n".join(rows)
+
+
 def sweep(d: dict) -> str:
     rows = ["| figure | value |", "|---|---|"]
     for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s, mean of two runs)"),
@@ -256,7 +268,7 @@ def gesture_deploy(d: dict) -> str:
 
 TABLES: dict[str, Callable[[dict], str]] = {
     "foundation": foundation, "splitquant": splitquant, "snn": snn, "mcu": mcu, "imu": imu, "sweep": sweep,
-    "gesture_deploy": gesture_deploy,
+    "gesture_deploy": gesture_deploy, "imu_foreign": imu_foreign,
 }
 
 
