@@ -49,7 +49,7 @@ def test_scan_equals_step_bit_for_bit() -> None:
     model = _model(_perturbed_net())
     seq = generate(4, SHORT)
     q_scan = model.run(seq.acc, seq.gyr, seq.rate_hz)
-    stream = model.stream(seq.acc[0], seq.gyr[0], seq.rate_hz)
+    stream = model.stream(seq.acc[0], seq.rate_hz)
     q_step = np.array([stream.step(seq.acc[k], seq.gyr[k]).copy() for k in range(len(seq))])
     np.testing.assert_array_equal(q_scan, q_step)
     np.testing.assert_allclose(np.linalg.norm(q_scan, axis=1), 1.0, atol=1e-12)

@@ -130,7 +130,7 @@ def step_latency(model: AttitudeModel, rounds: int = 20, per_round: int = 500) -
     (``neuroedge.bench.interleaved_rounds``), so a slow spell of the machine lands on both alike."""
     from neuroedge.bench import interleaved_rounds
 
-    stream = model.stream(np.array([0.3, -0.2, 9.7]), np.zeros(3), 200.0)
+    stream = model.stream(np.array([0.3, -0.2, 9.7]), 200.0)
     acc, gyr = np.array([0.3, -0.2, 9.7]), np.array([0.01, -0.02, 0.03])
     riann = _riann_step()
     calls = {"model": lambda: stream.step(acc, gyr), "riann": riann}

@@ -66,10 +66,9 @@ class AttitudeModel:
         return _net_scan(self.weights, self.dims, np.ascontiguousarray(acc, dtype=np.float64),
                          np.ascontiguousarray(gyr, dtype=np.float64), float(rate))
 
-    def stream(self, first_acc: np.ndarray, first_gyr: np.ndarray, rate: float) -> Stream:
-        """A per-sample stream, set up on the first sample (it tells the core whether the start is still)."""
-        return Stream(self, np.asarray(first_acc, dtype=np.float64), np.asarray(first_gyr, dtype=np.float64),
-                      float(rate))
+    def stream(self, first_acc: np.ndarray, rate: float) -> Stream:
+        """A per-sample stream, set up on the first accelerometer sample (levelled on it; see ``core_init``)."""
+        return Stream(self, np.asarray(first_acc, dtype=np.float64), float(rate))
 
     def save(self, path: str | Path) -> Path:
         """Write ``.npz`` (weights, dims, core, info as JSON) atomically."""
@@ -103,13 +102,13 @@ class AttitudeModel:
 class Stream:
     """One sample per ``step`` call, the state carried here (what a device would run)."""
 
-    def __init__(self, model: AttitudeModel, first_acc: np.ndarray, first_gyr: np.ndarray, rate: float) -> None:
+    def __init__(self, model: AttitudeModel, first_acc: np.ndarray, rate: float) -> None:
         self.model, self.rate = model, rate
         self.h = np.zeros(int(model.dims[0]))
         self.buf = np.zeros((6, int(model.dims[1])))
         self.cs = np.zeros((int(model.core[0]), STRIDE))
         self.q = np.zeros(4)
-        _init(model.weights, model.dims, model.core, self.h, self.buf, self.cs, first_acc, first_gyr)
+        _init(model.weights, model.dims, model.core, self.h, self.buf, self.cs, first_acc)
 
     def step(self, acc: np.ndarray, gyr: np.ndarray) -> np.ndarray:
         """The attitude after this sample (a view, overwritten by the next call)."""
