@@ -42,7 +42,7 @@ import argparse
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -154,36 +154,34 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
         assert best is not None
         return best
 
-    one = single({})
-    best = one
-    for tau2, c2, gate_s, gate_z in itertools.product(config.slow_tau_grid, config.slow_c_grid,
-                                                      config.gate_s_grid, config.gate_z_grid):
+    def keep_better(best: dict, candidates: Iterable[tuple[str, dict]]) -> dict:
+        """Each candidate scored on validation; the best so far kept (``best`` unless one beats it)."""
+        for label, choice in candidates:
+            choice["val_tilt_deg"] = err_of(choice)
+            if log:
+                log(f"{label}: {choice['val_tilt_deg']:.3f}°")
+            if choice["val_tilt_deg"] < best["val_tilt_deg"]:
+                best = choice
+        return best
+
+    def loose(tau2: float, c2: float, gate_s: float, gate_z: float) -> tuple[str, dict]:
         gate = {"c_mult": c2, "tau": tau2, "gate_s": gate_s, "gate_z": gate_z}
-        choice = {**one, "hypotheses": [one["hypotheses"][0], (one["hypotheses"][0][0] * c2, tau2)],
-                  "gate_s": gate_s, "gate_z": gate_z, "gate": gate}
-        choice["val_tilt_deg"] = err_of(choice)
-        if log:
-            log(f"+ loose (c x{c2}, tau={tau2}), gate T={gate_s} z0={gate_z}: {choice['val_tilt_deg']:.3f}°")
-        if choice["val_tilt_deg"] < best["val_tilt_deg"]:
-            best = choice
-    two = best
-    for c3, f3, t3, z3 in itertools.product(config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid,
-                                            config.stiff_z_grid):
-        stiff = {"c": c3, "floor": f3, "tau": t3, "gate_z": z3}
-        choice = {**two, "hypotheses": [(c3, t3, f3, z3), *two["hypotheses"]], "stiff": stiff}
-        choice["val_tilt_deg"] = err_of(choice)
-        if log:
-            log(f"+ stiff (c={c3}, floor={f3}, tau={t3}, z0={z3}): {choice['val_tilt_deg']:.3f}°")
-        if choice["val_tilt_deg"] < best["val_tilt_deg"]:
-            best = choice
-    three = best
-    for k, window in itertools.product(config.accel_floor_grid, config.accel_floor_s_grid):
-        choice = {**three, "accel_floor": k, "accel_floor_s": window}
-        choice["val_tilt_deg"] = err_of(choice)
-        if log:
-            log(f"+ accel floor (k={k}, {window} s): {choice['val_tilt_deg']:.3f}°")
-        if choice["val_tilt_deg"] < best["val_tilt_deg"]:
-            best = choice
+        return (f"+ loose (c x{c2}, tau={tau2}), gate T={gate_s} z0={gate_z}",
+                {**one, "hypotheses": [one["hypotheses"][0], (one["hypotheses"][0][0] * c2, tau2)],
+                 "gate_s": gate_s, "gate_z": gate_z, "gate": gate})
+
+    def stiff(c3: float, f3: float, t3: float, z3: float) -> tuple[str, dict]:
+        return (f"+ stiff (c={c3}, floor={f3}, tau={t3}, z0={z3})",
+                {**two, "hypotheses": [(c3, t3, f3, z3), *two["hypotheses"]],
+                 "stiff": {"c": c3, "floor": f3, "tau": t3, "gate_z": z3}})
+
+    one = single({})
+    two = keep_better(one, itertools.starmap(loose, itertools.product(
+        config.slow_tau_grid, config.slow_c_grid, config.gate_s_grid, config.gate_z_grid)))
+    three = keep_better(two, itertools.starmap(stiff, itertools.product(
+        config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid, config.stiff_z_grid)))
+    best = keep_better(three, ((f"+ accel floor (k={k}, {window} s)", {**three, "accel_floor": k, "accel_floor_s": window})
+                               for k, window in itertools.product(config.accel_floor_grid, config.accel_floor_s_grid)))
     best["without_accel_floor_val_tilt_deg"] = three["val_tilt_deg"]
     best["single_hypothesis_val_tilt_deg"] = one["val_tilt_deg"]
     best["without_stiff_val_tilt_deg"] = two["val_tilt_deg"]
