@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from neuroedge.imu.layouts import LAYOUTS, TIME_UNITS  # tables of names only: the choices come from them
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``imu`` (with ``imu run``) to the ``neuroedge`` command line."""
@@ -31,9 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("-o", "--output", required=True, help="output CSV: t,qw,qx,qy,qz")
     s.add_argument("--gyro-units", default="rad/s", choices=("rad/s", "deg/s"), help="gyro columns' unit")
     s.add_argument("--accel-units", default="m/s2", choices=("m/s2", "g"), help="accelerometer columns' unit")
-    s.add_argument("--layout", choices=("neuroedge", "euroc", "ros"),
+    s.add_argument("--layout", choices=tuple(LAYOUTS),
                    help="another tool's CSV layout (default: ours, or the one the header matches)")
-    s.add_argument("--time-units", choices=("s", "ms", "us", "ns"),
+    s.add_argument("--time-units", choices=tuple(TIME_UNITS),
                    help="the time column's unit (default: seconds, or the layout's)")
     s.add_argument("--columns", help="the file's header names where they differ from ours, e.g. "
                                      "t=timestamp,ax=acc_x,ay=acc_y,az=acc_z,gx=gyro_x,gy=gyro_y,gz=gyro_z")
