@@ -40,7 +40,7 @@ SOURCES = ("families.py", "network.py", "learn.py")
 @dataclass(frozen=True)
 class NetConfig:
     families: tuple[str, ...] = FAMILIES
-    steps: int = 300  # optimiser steps (one per chunk): the only cap, so a run is the same on any machine
+    steps: int = 2000  # optimiser steps (one per chunk): the only cap, so a run is the same on any machine
     batch: int = 8
     duration_s: float = 20.0
     rates_hz: tuple[float, float] = (50.0, 400.0)

@@ -33,7 +33,7 @@
 Cached under ``.cache/imu_attitude/`` by a content hash of the settings and of the source of the data
 generator, the network, the core and these files (the network under its own key, ``neuroedge.imu.learn``).
 
-    .venv/bin/python -m neuroedge.imu.train [--families handheld,vehicle] [--steps 300]
+    .venv/bin/python -m neuroedge.imu.train [--families handheld,vehicle] [--steps 2000]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ SOURCES = ("families.py", "network.py", "learn.py", "core.py", "fast.py", "train
 @dataclass(frozen=True)
 class TrainConfig:
     families: tuple[str, ...] = FAMILIES
-    steps: int = 300  # optimiser steps (one per chunk): the only cap, so a run is the same on any machine
+    steps: int = 2000  # optimiser steps (one per chunk): the only cap, so a run is the same on any machine
     batch: int = 8
     duration_s: float = 20.0
     rates_hz: tuple[float, float] = (50.0, 400.0)
