@@ -20,11 +20,14 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert not np.allclose(a.acc, c.acc)
 
 
+@pytest.mark.parametrize("pauses", [False, True])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_invariants_gravity_gyro_and_velocity(family: str) -> None:
-    """Every family: accel = gravity + its linear acceleration in the body frame; the gyro (less bias) carries
-    q exactly; at rest for the first second; the velocity bounded or not, as the family declares."""
-    cfg = ImuConfig(family=family, duration_s=60.0, rate_hz=100.0, accel_noise_rthz=0.0, gyro_noise_dps_rthz=0.0)
+def test_family_invariants_gravity_gyro_and_velocity(family: str, pauses: bool) -> None:
+    """Every family, put down now and then or not: accel = gravity + its linear acceleration in the body
+    frame; the gyro (less bias) carries q exactly; at rest for the first second; the velocity bounded or
+    not, as the family declares."""
+    cfg = ImuConfig(family=family, duration_s=60.0, rate_hz=100.0, accel_noise_rthz=0.0, gyro_noise_dps_rthz=0.0,
+                    pauses=pauses)
     seq = generate(21, cfg)
     lin = seq.meta["linear_acc_world"]
     np.testing.assert_allclose(quat.rotate(seq.q, seq.acc), lin + [0, 0, 9.81], atol=1e-9)
@@ -42,6 +45,27 @@ def test_family_invariants_gravity_gyro_and_velocity(family: str) -> None:
         assert np.max(np.abs(velocity)) < 8.0  # m/s: moved around in place
     else:
         assert np.max(np.abs(velocity)) > 8.0  # carried away: the velocity is not bounded
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pauses_rest_still_and_resume_the_same_motion(family: str) -> None:
+    """A paused sequence has rests of 2 s or more with no rotation, no linear acceleration and no velocity;
+    outside them it moves as much as the family does."""
+    clean = {"accel_noise_rthz": 0.0, "gyro_noise_dps_rthz": 0.0, "gyro_bias_dps": 0.0, "gyro_bias_walk_dps_rts": 0.0}
+    seq = generate(21, ImuConfig(family=family, duration_s=60.0, rate_hz=100.0, pauses=True, **clean))
+    plain = generate(21, ImuConfig(family=family, duration_s=60.0, rate_hz=100.0, **clean))
+    rest = np.linalg.norm(seq.gyr, axis=1) < 1e-9
+    rest[:100] = False  # the first second is at rest in every sequence
+    runs = np.diff(np.concatenate([[0], rest.astype(int), [0]]))
+    lengths = np.flatnonzero(runs == -1) - np.flatnonzero(runs == 1)
+    assert lengths.max() >= 200  # at least one rest of 2 s
+    lin = seq.meta["linear_acc_world"]
+    assert np.abs(lin[rest]).max() < 0.05  # m/s²: still (ramp ends hold a trace of the stop)
+    velocity = np.cumsum(lin, axis=0) / seq.rate_hz
+    assert np.abs(velocity[rest]).max() < 0.05
+    assert np.abs(seq.acc - plain.acc).max() > 0.1  # paused is not plain
+    # the motion itself is the family's: the largest rate outside rests is that of the unpaused sequence's
+    assert np.linalg.norm(seq.gyr, axis=1).max() > 0.5 * np.linalg.norm(plain.gyr, axis=1).max()
 
 
 def test_fast_rotation_peaks_and_vehicle_sustains() -> None:

@@ -9,7 +9,14 @@ Common to every family (frame: body -> world, world z up, see ``neuroedge.imu.qu
   plus a bias ``b`` (random constant per sequence + random walk) and white noise ``n``;
 * accelerometer ``f_k = R(q_k)^T (a_lin,k + g e_z) + m_k``: specific force (+g on the up axis at rest),
   ``m`` white noise. ``a_lin`` (world frame) is what each family defines;
-* the device is at rest for the first second (every method levels itself on the first sample).
+* the device is at rest for the first second (every method levels itself on the first sample);
+* **pauses** (``ImuConfig.pauses``, drawn for half the sequences): the device is put down now and then and
+  picked up again (rests of 2-10 s, every 4-15 s of motion). The family's motion is *paused*, not cut: it
+  runs on a clock ``τ(t) = ∫ e dt`` with ``e`` going smoothly from 1 (moving) to 0 (at rest) and back, so
+  ``q(t) = q_f(τ)`` and, from the velocity ``v(t) = v_f(τ) e``, ``a_lin = a_f(τ) e² + v_f(τ) ė``: at rest
+  the rate and the linear acceleration are zero, and a bounded velocity stays bounded. Why: a recording
+  that mixes still stretches with motion (the independent generator's ``bursts``) left the model gyro-only
+  through a whole still stretch after shaking; no family held such a switch.
 
 The families (``a_lin`` and the attitude):
 
@@ -64,6 +71,7 @@ class ImuConfig:
     disturbance_std: float = 2.0  # RMS linear acceleration, m/s² per axis (handheld, random_walk, fast_rotation)
     disturbance_tau_s: float = 0.3  # low-pass time constant of the linear acceleration
     burst_tau_s: float = 4.0  # time constant of the burst envelope; 0 turns bursts off
+    pauses: bool = False  # put down and picked up again now and then (see the module doc)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -214,6 +222,41 @@ def _impacts(rng: np.random.Generator, t: np.ndarray, dt: float, cfg: ImuConfig,
     return lin
 
 
+STOP_ACC = 3.0  # m/s²: the largest mean deceleration of a stop (or start) into a pause
+
+
+def _pause_clock(rng: np.random.Generator, t: np.ndarray, vel: np.ndarray) -> np.ndarray:
+    """``e(t)``: 1 while moving, 0 at rest, raised-cosine ramps between: 0.2-1 s, or longer where the
+    family's velocity ``vel`` (on its own clock) at the pause is fast (a car does not stop in 0.5 s)."""
+    e = np.ones(len(t))
+    dt = float(t[1] - t[0])
+    start = rng.uniform(3.0, 12.0)
+    while start < t[-1]:
+        k = int(np.sum(e[: int(start / dt)]))  # the family clock τ (samples) where this pause starts
+        ramp = max(rng.uniform(0.2, 1.0), math.pi / 2 * float(np.linalg.norm(vel[min(k, len(t) - 1)])) / STOP_ACC)
+        rest = rng.uniform(2.0, 10.0)
+        x = np.clip(np.minimum((t - start) / ramp, (start + 2 * ramp + rest - t) / ramp), 0.0, 1.0)
+        e *= 0.5 + 0.5 * np.cos(np.pi * x)  # 1 outside the pause, 0 across its rest
+        start += 2 * ramp + rest + rng.uniform(4.0, 15.0)
+    return e
+
+
+def _velocity(lin: np.ndarray, dt: float) -> np.ndarray:
+    return np.concatenate([np.zeros((1, 3)), np.cumsum(0.5 * (lin[1:] + lin[:-1]), axis=0) * dt])
+
+
+def _paused(q: np.ndarray, lin: np.ndarray, e: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The motion ``(q, a_lin)`` run on the clock ``τ = ∫ e dt`` (module doc), sampled on the same grid."""
+    tau = np.concatenate([[0.0], np.cumsum(0.5 * (e[1:] + e[:-1]))])  # in samples
+    i = np.minimum(tau.astype(int), len(e) - 2)
+    w = (tau - i)[:, None]
+    a, b = q[i], q[i + 1]
+    b = b * np.sign(np.sum(a * b, axis=1, keepdims=True) + 1e-300)
+    vel = _velocity(lin, dt)
+    at = lambda x: (1.0 - w) * x[i] + w * x[i + 1]  # noqa: E731 - linear interpolation at τ
+    return quat.normalize((1.0 - w) * a + w * b), at(lin) * e[:, None] ** 2 + at(vel) * np.gradient(e, dt)[:, None]
+
+
 def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa: B008 - frozen
     """One synthetic sequence of ``config.family``; the same seed and config always give the same arrays."""
     rng = np.random.default_rng(seed)
@@ -232,6 +275,9 @@ def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa
             lin = _impacts(rng, t, dt, config, config.rate_hz)
         else:
             lin = _disturbance(rng, t, dt, config, config.disturbance_std, bounded=fam == "handheld")
+    if config.pauses:  # its own generator, so a sequence without pauses is what it was before they existed
+        e = _pause_clock(np.random.default_rng(seed + 3_333_333), t, _velocity(lin, dt))
+        q, lin = _paused(q, lin, e, dt)
     lin[: int(round(config.rate_hz))] = 0.0  # at rest for the first second, whatever the family
 
     rel = quat.multiply(quat.conj(q[:-1]), q[1:])
@@ -249,13 +295,15 @@ def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa
     return ImuSequence(t, acc, gyr, q, config.rate_hz, meta)
 
 
-def random_sensor(rng: np.random.Generator) -> dict[str, float]:
-    """A consumer-grade sensor and rate (MPU6050/BMI160/LSM6DS class): drawn, not a family."""
+def random_sensor(rng: np.random.Generator) -> dict[str, float | bool]:
+    """A consumer-grade sensor and rate (MPU6050/BMI160/LSM6DS class), and whether the device is put down
+    now and then (half the sequences): drawn, not a family."""
     return {"rate_hz": round(float(rng.uniform(50.0, 400.0)), 1),
             "gyro_noise_dps_rthz": float(rng.uniform(0.004, 0.02)),
             "gyro_bias_dps": float(rng.uniform(0.2, 1.0)),
             "gyro_bias_walk_dps_rts": float(rng.uniform(0.003, 0.02)),
-            "accel_noise_rthz": float(rng.uniform(0.001, 0.004))}
+            "accel_noise_rthz": float(rng.uniform(0.001, 0.004)),
+            "pauses": bool(rng.random() < 0.5)}  # drawn last: the draws above are what they were
 
 
 def split_seed(split: str, family: str, index: int) -> int:

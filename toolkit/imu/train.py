@@ -83,7 +83,7 @@ class TrainConfig:
     sigma_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)  # core only: the constant σ_a (m/s²)
     slow_tau_grid: tuple[float, ...] = (30.0, 200.0)  # the loose member's τ_1
     slow_c_grid: tuple[float, ...] = (3.0, 10.0, 30.0)  # its c_1 as a multiple of c_0
-    gate_s_grid: tuple[float, ...] = (3.0, 10.0, 30.0)  # the gate's averaging time T
+    gate_s_grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)  # the gate's averaging time T (1 s: a device put down)
     gate_z_grid: tuple[float, ...] = (1.0, 2.0, 4.0)  # the gate's threshold z_0 (1: the model's own limit)
     stiff_c_grid: tuple[float, ...] = (0.1, 0.25)  # (c) a stiff member in front: its c, floor (m/s), τ, z_0
     stiff_floor_grid: tuple[float, ...] = (0.03, 0.1)
