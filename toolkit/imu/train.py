@@ -12,7 +12,9 @@
    threshold ``z_s`` (small velocity noise: "vibrating or shaken in place", where a velocity that barely
    moves makes the accelerometer's mean a sharp tilt reference), on a grid, kept only if it lowers the
    validation error; (d) a physics floor under the network's ``σ_a`` (the RMS of ``|f| - g``, see
-   ``neuroedge.imu.core.core_step``) on a grid, kept only if it lowers the validation error. The ablation (the same core with a constant ``σ_a`` in place of the network, "core
+   ``neuroedge.imu.core.core_step``) on a grid, kept only if it lowers the validation error. In every stage an option whose chosen value sits
+   at an edge of its grid then steps on past it while the validation error falls (``_search``; the
+   grids' edges held 10 of the 20 chosen values in the first run with paused families). The ablation (the same core with a constant ``σ_a`` in place of the network, "core
    only") is chosen the same way. A first version chose on 3 x 30 s per family and then chose the
    bounded hypothesis again with the gate fixed; its benchmark (commit c6e3a00) lost to its own core
    only on fast_rotation and impacts (a gate at ``z_0 = 1`` opening on bounded motion), so the split grew
@@ -42,7 +44,7 @@ import argparse
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -126,43 +128,54 @@ def _core_error(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[n
                                  for s, sa in zip(seqs, sigma_a, strict=True)])))
 
 
+EDGE_STEPS = 3  # at most this many steps past a grid's edge, each kept only if the validation error falls
+
+
+def _search(make: Callable[..., tuple[str, dict]], grids: Sequence[Sequence[float]], best: dict | None,
+            err_of: Callable[[dict], float], log: Callable[[str], None] | None) -> dict:
+    """One stage: ``make(*args)`` scored for every ``args`` in the grids' product, the best kept (``best``
+    unless one beats it). Then, as for the filters (``neuroedge.imu.baselines.tune``), each option whose
+    chosen value sits at an edge of its grid steps on past it by the grid's own ratio at that end, while
+    the validation error falls: a grid's edge is where it was drawn, not where the physics stops."""
+    chosen: tuple[float, ...] | None = None
+
+    def score(args: tuple[float, ...]) -> bool:
+        nonlocal best, chosen
+        label, choice = make(*args)
+        choice["val_tilt_deg"] = err_of(choice)
+        if log:
+            log(f"{label}: {choice['val_tilt_deg']:.3f}°")
+        if best is None or choice["val_tilt_deg"] < best["val_tilt_deg"]:
+            best, chosen = choice, args
+            return True
+        return False
+
+    for args in itertools.product(*grids):
+        score(tuple(args))
+    for i, grid in enumerate(grids):
+        if chosen is None or len(grid) < 2 or chosen[i] <= 0:
+            continue
+        for edge, ratio in ((grid[-1], grid[-1] / grid[-2]), (grid[0], grid[0] / grid[1])):
+            for _ in range(EDGE_STEPS):
+                if chosen[i] != edge or not score((*chosen[:i], edge * ratio, *chosen[i + 1:])):
+                    break
+                edge = chosen[i]
+    assert best is not None
+    return best
+
+
 def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequence[np.ndarray] | None,
               log: Callable[[str], None] | None = None) -> dict:
     """Stage 2 (rule in the module doc). ``sigma_a=None``: the core-only ablation (a constant ``σ_a``)."""
     seqs = [replace(s, acc=np.ascontiguousarray(s.acc), gyr=np.ascontiguousarray(s.gyr)) for s in seqs]
-    ones = [np.ones(len(s)) for s in seqs]
-    if sigma_a is None:
-        first = [(1.0, f, t, sg) for sg in config.sigma_grid for f in config.floor_grid for t in config.tau_grid]
-    else:
-        first = [(c, f, t, -1.0) for c in config.c_grid for f in config.floor_grid for t in config.tau_grid]
-    sas = ones if sigma_a is None else sigma_a
+    sas = [np.ones(len(s)) for s in seqs] if sigma_a is None else sigma_a
 
     def err_of(choice: dict) -> float:
         return _core_error(params_of(choice), seqs, sas)
 
-    def single(gate: dict) -> dict:
-        best: dict | None = None
-        for c, f, t, sg in first:
-            hyps = [(c, t)] + ([(c * gate["c_mult"], gate["tau"])] if gate else [])
-            choice = {"hypotheses": hyps, "gate_s": gate.get("gate_s", 10.0), "gate_z": gate.get("gate_z", 2.0),
-                      "floor": f, "fixed_sigma_a": sg, "gate": gate}
-            choice["val_tilt_deg"] = err_of(choice)
-            if log:
-                log(f"bounded c={c} floor={f} tau={t} sigma_a={sg} gate={gate}: {choice['val_tilt_deg']:.3f}°")
-            if best is None or choice["val_tilt_deg"] < best["val_tilt_deg"]:
-                best = choice
-        assert best is not None
-        return best
-
-    def keep_better(best: dict, candidates: Iterable[tuple[str, dict]]) -> dict:
-        """Each candidate scored on validation; the best so far kept (``best`` unless one beats it)."""
-        for label, choice in candidates:
-            choice["val_tilt_deg"] = err_of(choice)
-            if log:
-                log(f"{label}: {choice['val_tilt_deg']:.3f}°")
-            if choice["val_tilt_deg"] < best["val_tilt_deg"]:
-                best = choice
-        return best
+    def bounded(c: float, f: float, t: float, sg: float) -> tuple[str, dict]:
+        return (f"bounded c={c} floor={f} tau={t} sigma_a={sg}",
+                {"hypotheses": [(c, t)], "gate_s": 10.0, "gate_z": 2.0, "floor": f, "fixed_sigma_a": sg, "gate": {}})
 
     def loose(tau2: float, c2: float, gate_s: float, gate_z: float) -> tuple[str, dict]:
         gate = {"c_mult": c2, "tau": tau2, "gate_s": gate_s, "gate_z": gate_z}
@@ -175,13 +188,17 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
                 {**two, "hypotheses": [(c3, t3, f3, z3), *two["hypotheses"]],
                  "stiff": {"c": c3, "floor": f3, "tau": t3, "gate_z": z3}})
 
-    one = single({})
-    two = keep_better(one, itertools.starmap(loose, itertools.product(
-        config.slow_tau_grid, config.slow_c_grid, config.gate_s_grid, config.gate_z_grid)))
-    three = keep_better(two, itertools.starmap(stiff, itertools.product(
-        config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid, config.stiff_z_grid)))
-    best = keep_better(three, ((f"+ accel floor (k={k}, {window} s)", {**three, "accel_floor": k, "accel_floor_s": window})
-                               for k, window in itertools.product(config.accel_floor_grid, config.accel_floor_s_grid)))
+    def accel_floor(k: float, window: float) -> tuple[str, dict]:
+        return f"+ accel floor (k={k}, {window} s)", {**three, "accel_floor": k, "accel_floor_s": window}
+
+    first = ([(1.0,), config.floor_grid, config.tau_grid, config.sigma_grid] if sigma_a is None
+             else [config.c_grid, config.floor_grid, config.tau_grid, (-1.0,)])
+    one = _search(bounded, first, None, err_of, log)
+    two = _search(loose, [config.slow_tau_grid, config.slow_c_grid, config.gate_s_grid, config.gate_z_grid],
+                  one, err_of, log)
+    three = _search(stiff, [config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid,
+                            config.stiff_z_grid], two, err_of, log)
+    best = _search(accel_floor, [config.accel_floor_grid, config.accel_floor_s_grid], three, err_of, log)
     best["without_accel_floor_val_tilt_deg"] = three["val_tilt_deg"]
     best["single_hypothesis_val_tilt_deg"] = one["val_tilt_deg"]
     best["without_stiff_val_tilt_deg"] = two["val_tilt_deg"]

@@ -1,0 +1,44 @@
+"""The core rule's search: a grid, then each option steps past its grid's edge while validation improves."""
+
+from __future__ import annotations
+
+from neuroedge.imu.train import EDGE_STEPS, _search
+
+
+def _run(target: tuple[float, float]) -> tuple[dict, list[tuple[float, float]]]:
+    tried: list[tuple[float, float]] = []
+
+    def make(a: float, b: float) -> tuple[str, dict]:
+        tried.append((a, b))
+        return f"{a},{b}", {"a": a, "b": b}
+
+    def err(choice: dict) -> float:  # a bowl around ``target`` in log space
+        return abs(choice["a"] / target[0] - 1) + abs(choice["b"] / target[1] - 1)
+
+    return _search(make, [(1.0, 2.0, 4.0), (0.25, 0.5, 1.0)], None, err, None), tried
+
+
+def test_inside_the_grid_nothing_more_is_tried() -> None:
+    best, tried = _run((2.0, 0.5))
+    assert (best["a"], best["b"]) == (2.0, 0.5) and len(tried) == 9
+
+
+def test_past_the_top_edge_it_steps_while_the_error_falls_and_stops_when_it_rises() -> None:
+    best, tried = _run((16.0, 0.5))
+    assert (best["a"], best["b"]) == (16.0, 0.5)
+    assert tried[9:] == [(8.0, 0.5), (16.0, 0.5), (32.0, 0.5)]  # 32 is worse: it stops there
+
+
+def test_past_the_bottom_edge_by_the_grid_ratio_at_that_end_at_most_edge_steps() -> None:
+    best, tried = _run((2.0, 0.001))
+    assert best["a"] == 2.0 and best["b"] == 0.25 * 0.5 ** EDGE_STEPS
+    assert len(tried) == 9 + EDGE_STEPS
+
+
+def test_a_stage_that_does_not_beat_the_previous_best_keeps_it() -> None:
+    previous = {"val_tilt_deg": -1.0}
+
+    def make(a: float) -> tuple[str, dict]:
+        return "x", {"a": a}
+
+    assert _search(make, [(1.0, 2.0)], previous, lambda c: 0.0, None) is previous
