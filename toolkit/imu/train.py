@@ -13,8 +13,8 @@
    moves makes the accelerometer's mean a sharp tilt reference), on a grid, kept only if it lowers the
    validation error; (d) a physics floor under the network's ``σ_a`` (the RMS of ``|f| - g``, see
    ``neuroedge.imu.core.core_step``) on a grid, kept only if it lowers the validation error. In every stage an option whose chosen value sits
-   at an edge of its grid then steps on past it while the validation error falls (``_search``; the
-   grids' edges held 10 of the 20 chosen values in the first run with paused families). The ablation (the same core with a constant ``σ_a`` in place of the network, "core
+   at an edge of its grid then steps on past it while the validation error falls (``_search``; in the
+   first run with paused families, 9 of the in-family core's 11 chosen values sat at a grid's edge). The ablation (the same core with a constant ``σ_a`` in place of the network, "core
    only") is chosen the same way. A first version chose on 3 x 30 s per family and then chose the
    bounded hypothesis again with the gate fixed; its benchmark (commit c6e3a00) lost to its own core
    only on fast_rotation and impacts (a gate at ``z_0 = 1`` opening on bounded motion), so the split grew
