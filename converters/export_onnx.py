@@ -27,6 +27,15 @@ import numpy as np
 
 from neuroedge import __version__
 from neuroedge.bundle import Manifest, StatePair, TensorSpec
+from neuroedge.converters.batch_axes import (
+    check_batch,
+    describe,
+    input_axes,
+    output_axes,
+    parse_batch_axes,
+    rebatched,
+    suggest,
+)
 from neuroedge.registry import MODEL, Converter, opt
 
 OPSET = 17
@@ -69,7 +78,10 @@ class ExportParams:
     weights: str | None = opt(None, "a state_dict for a factory reference (read with weights_only=True)")
     opset: int = opt(OPSET, "ONNX opset (13..21)")
     exporter: Literal["torchscript", "dynamo"] = opt("torchscript", "torch's exporter")
-    dynamic_batch: bool = opt(True, "name axis 0 of every input and output 'batch'")
+    dynamic_batch: bool = opt(True, "a dynamic 'batch' axis (axis 0 unless batch_axes says otherwise), checked at "
+                                    "a batch of 3")
+    batch_axes: str = opt("", "the batch axis per input or output where it is not 0: NAME=AXIS;... or NAME=none "
+                              "(e.g. h=1;h_out=1 for a GRU state of (layers, batch, hidden))")
     rtol: float = opt(1e-4, "onnxruntime vs torch: relative tolerance (of max |output|)")
     atol: float = opt(1e-5, "onnxruntime vs torch: absolute tolerance")
     seed: int = opt(0, "seed of the random check inputs")
@@ -84,6 +96,7 @@ class ExportParams:
         if any(d < 1 for d in self.input_shape):
             raise ValueError(f"input_shape {list(self.input_shape)}: every dim must be >= 1")
         parse_inputs(self.inputs)
+        parse_batch_axes(self.batch_axes)
         for pair in self.state:
             if "=" not in pair:
                 raise ValueError(f"state {pair!r}: expected INPUT=OUTPUT")
@@ -95,20 +108,20 @@ class ExportParams:
 
 
 def _export(model: Any, xs: list[Any], in_names: list[str], out_names: list[str], path: Path,
-            p: ExportParams, exporter: str) -> None:
+            p: ExportParams, exporter: str, axes: dict[str, int | None]) -> None:
     import torch
 
     kwargs: dict[str, Any] = {"input_names": in_names, "output_names": out_names, "opset_version": p.opset}
     if exporter == "torchscript":
         if p.dynamic_batch:
-            kwargs["dynamic_axes"] = {n: {0: "batch"} for n in in_names + out_names}
+            kwargs["dynamic_axes"] = {n: {a: "batch"} for n, a in axes.items() if a is not None}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
             torch.onnx.export(model, tuple(xs), str(path), dynamo=False, **kwargs)
     else:
         if p.dynamic_batch:
             batch = torch.export.Dim("batch", min=1, max=4096)
-            kwargs["dynamic_shapes"] = tuple({0: batch} for _ in xs)
+            kwargs["dynamic_shapes"] = tuple({} if axes[n] is None else {axes[n]: batch} for n in in_names)
         torch.onnx.export(model, tuple(xs), str(path), dynamo=True, external_data=False, verbose=False, **kwargs)
 
 
@@ -134,6 +147,43 @@ def verify_with_onnxruntime(onnx_path: Path, inputs: list[np.ndarray]) -> list[n
     sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     feed = {i.name: a for i, a in zip(sess.get_inputs(), inputs, strict=True)}
     return sess.run(None, feed)
+
+
+def _compare(got: list[np.ndarray], expected: list[np.ndarray], out_names: list[str], params: ExportParams,
+             metrics: dict[str, Any], where: str) -> None:
+    """Each output within ``atol + rtol * max|torch|``; the worst error (and its bound) into ``metrics``."""
+    for name, g, e in zip(out_names, got, expected, strict=True):
+        if g.shape != e.shape:
+            raise ExportError(f"onnxruntime's output {name!r} is {list(g.shape)} where torch's is {list(e.shape)}{where}")
+        err = float(np.max(np.abs(g - e))) if g.size else 0.0
+        bound = params.atol + params.rtol * float(np.max(np.abs(e)) if e.size else 0.0)
+        if not np.isfinite(err) or err > bound:
+            raise ExportError(f"onnxruntime disagrees with torch on output {name!r}{where}: max |diff| {err:.3g} > "
+                              f"tolerance {bound:.3g} (atol {params.atol} + rtol {params.rtol} x max|output|)")
+        if err >= metrics["onnx_max_abs_error"]:
+            metrics.update(onnx_max_abs_error=err, onnx_tolerance=bound)
+
+
+FIX = ("Declare each input's batch axis with --param 'batch_axes=NAME=AXIS;...' (e.g. h=1 for a GRU state of "
+       "(layers, batch, hidden)), or export a fixed batch with --param dynamic_batch=false")
+
+
+def _torch_at_check_batch(model: Any, xs: list[Any], in_names: list[str], axes: dict[str, int | None], seed: int,
+                          declared: set[str], batch: int) -> tuple[list[Any], list[np.ndarray]]:
+    """Inputs at a batch of ``batch`` on their batch axes, and torch's outputs there."""
+    import torch
+
+    big = rebatched(xs, in_names, axes, seed, batch)
+    with torch.inference_mode():
+        try:
+            return big, [o.detach().numpy() for o in _flatten(model(*big))]
+        except Exception as exc:
+            hint = suggest(model, xs, in_names, axes, seed, declared, batch)
+            tip = ("" if hint is None else " It runs with --param 'batch_axes="
+                   + ";".join(f"{n}={'none' if a is None else a}" for n, a in hint.items() if a != axes[n]) + "'.")
+            raise ExportError(f"the model fails at a batch of {batch} on the axes taken as the batch "
+                              f"({describe(axes)}): {type(exc).__name__}: {str(exc).splitlines()[0][:300]}.{tip} "
+                              f"{FIX}") from None
 
 
 def _flatten(out: Any) -> list[Any]:
@@ -167,17 +217,39 @@ def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
     # An ExportedProgram's module cannot be put in eval mode, which the TorchScript exporter does first
     # ("Calling train() is not supported yet"): only the dynamo exporter takes it.
     exporter = "dynamo" if source.origin.get("kind") == "exported-program" else params.exporter
-    _export(model, xs, in_names, out_names, onnx_path, params, exporter)
-    got = verify_with_onnxruntime(onnx_path, [x.numpy() for x in xs])
+    declared = parse_batch_axes(params.batch_axes) if params.dynamic_batch else {}
+    try:
+        axes = input_axes(declared, {n: tuple(x.shape) for n, x in zip(in_names, xs, strict=True)}, out_names)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    big: list[Any] = []
+    batch = check_batch(None if axes[in_names[0]] is None else int(xs[0].shape[axes[in_names[0]]]))
+    if params.dynamic_batch:
+        big, expected_big = _torch_at_check_batch(model, xs, in_names, axes, params.seed, set(declared), batch)
+        try:
+            axes.update(output_axes(expected, expected_big, out_names, declared, describe(axes), batch))
+        except ValueError as exc:
+            raise ExportError(f"{exc}. {FIX}") from None
+        if all(axes[n] is None for n in out_names):  # e.g. a time-major input, whose axis 0 is the time
+            raise ExportError(f"no output changed with the batch ({describe(axes)}: outputs "
+                              f"{', '.join(f'{n} {list(e.shape)}' for n, e in zip(out_names, expected, strict=True))} "
+                              f"at a batch of {batch} as at the traced one), so the axes taken as the batch are not it "
+                              f"(a time-major input's axis 0 is the time). {FIX}")
+    else:
+        axes.update(dict.fromkeys(out_names))
+    _export(model, xs, in_names, out_names, onnx_path, params, exporter, axes)
     metrics: dict[str, Any] = {"onnx_max_abs_error": 0.0, "onnx_tolerance": 0.0}
-    for name, g, e in zip(out_names, got, expected, strict=True):
-        err = float(np.max(np.abs(g - e))) if g.size else 0.0
-        bound = params.atol + params.rtol * float(np.max(np.abs(e)) if e.size else 0.0)
-        if not np.isfinite(err) or err > bound:
-            raise ExportError(f"onnxruntime disagrees with torch on output {name!r}: max |diff| {err:.3g} > "
-                              f"tolerance {bound:.3g} (atol {params.atol} + rtol {params.rtol} x max|output|)")
-        if err >= metrics["onnx_max_abs_error"]:
-            metrics.update(onnx_max_abs_error=err, onnx_tolerance=bound)
+    _compare(verify_with_onnxruntime(onnx_path, [x.numpy() for x in xs]), expected, out_names, params, metrics, "")
+    if params.dynamic_batch:
+        where = f" at a batch of {batch} ({describe({n: axes[n] for n in in_names})})"
+        try:
+            got = verify_with_onnxruntime(onnx_path, [x.numpy() for x in big])
+        except Exception as exc:
+            raise ExportError(f"the exported file does not run{where}: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:300]}. The trace may have fixed the batch (a reshape to "
+                              f"a constant size, for one). {FIX}") from None
+        _compare(got, expected_big, out_names, params, metrics, f"{where}. {FIX}")
+        metrics["onnx_batch_checked"] = batch
     # Keep what the torch reference target needs to run the same model eagerly.
     (folder / TORCH_REF_DIR).mkdir()
     reference = source.torch_reference()
@@ -193,7 +265,8 @@ def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
     ins, outs = _specs(onnx_path)
     return Manifest(format="onnx", main="model.onnx", inputs=ins, outputs=outs, state=state, metrics=metrics,
                     torch_reference=reference,
-                    extra={"opset": params.opset, "exporter": exporter, "torch": torch.__version__})
+                    extra={"opset": params.opset, "exporter": exporter, "torch": torch.__version__,
+                           "batch_axes": {n: a for n, a in axes.items()} if params.dynamic_batch else {}})
 
 
 CONVERTER = Converter("export-onnx", ExportParams, convert, reads=MODEL, writes="onnx", version=__version__)

@@ -22,8 +22,13 @@ class CarriedState:
 
     def full_inputs(self, data: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Every input in the manifest's order: ``data`` plus the carried state (zeros at first)."""
-        first = next(iter(data.values()), None)
-        batch = first.shape[0] if first is not None and first.ndim else 1
+        batch = 1
+        for spec in self.all_inputs:  # the batch from the first data input's named axis (not always axis 0)
+            if spec.name in data and np.ndim(data[spec.name]):
+                named = [i for i, d in enumerate(spec.shape) if isinstance(d, str)]
+                axis = named[0] if named and named[0] < np.ndim(data[spec.name]) else 0
+                batch = int(np.shape(data[spec.name])[axis])
+                break
         out = []
         for spec in self.all_inputs:
             if spec.name in data:

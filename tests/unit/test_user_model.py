@@ -253,7 +253,7 @@ def cell() -> nn.Module:
 def test_export_with_named_inputs_and_state_runs_a_sequence_step_by_step(tmp_path: Path) -> None:
     """Item 6, export: several named inputs/outputs and a state pair; stepping equals the whole sequence."""
     b = registry.get_converter("export-onnx").convert(
-        "tests.unit.test_user_model:cell", {"inputs": "x:1,1,6;h:1,1,8", "outputs": "y,h_out", "state": "h=h_out"},
+        "tests.unit.test_user_model:cell", {"inputs": "x:1,1,6;h:1,1,8", "outputs": "y,h_out", "state": "h=h_out", "batch_axes": "h=1"},
         tmp_path / "cell")
     assert [s.name for s in b.manifest.inputs] == ["x", "h"] and b.manifest.state[0].output == "h_out"
     seq = np.random.default_rng(0).standard_normal((1, 20, 6)).astype(np.float32)
