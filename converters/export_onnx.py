@@ -19,7 +19,7 @@ recorded in the manifest's metrics as ``onnx_max_abs_error``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -186,6 +186,12 @@ def _torch_at_check_batch(model: Any, xs: list[Any], in_names: list[str], axes: 
                               f"{FIX}") from None
 
 
+def _static_shapes(program_module: Any) -> bool:
+    """Whether every input of an ExportedProgram's module has a fixed shape (no symbolic dimension)."""
+    vals = [n.meta.get("val") for n in program_module.graph.nodes if n.op == "placeholder"]
+    return all(v is not None and all(isinstance(d, int) for d in v.shape) for v in vals)
+
+
 def _flatten(out: Any) -> list[Any]:
     if isinstance(out, (tuple, list)):
         return [t for o in out for t in _flatten(o)]
@@ -217,6 +223,12 @@ def convert(source: Any, params: ExportParams, folder: Path) -> Manifest:
     # An ExportedProgram's module cannot be put in eval mode, which the TorchScript exporter does first
     # ("Calling train() is not supported yet"): only the dynamo exporter takes it.
     exporter = "dynamo" if source.origin.get("kind") == "exported-program" else params.exporter
+    if params.dynamic_batch and source.origin.get("kind") == "exported-program" and _static_shapes(model):
+        # torch.export specialised every input's shape (no dynamic_shapes), so no batch but the traced one can run.
+        warnings.warn(f"{source.origin.get('path')}: the ExportedProgram has static input shapes (exported without "
+                      "dynamic_shapes), so the ONNX file keeps its fixed batch; export it with dynamic_shapes for a "
+                      "dynamic batch", UserWarning, stacklevel=2)
+        params = replace(params, dynamic_batch=False)
     declared = parse_batch_axes(params.batch_axes) if params.dynamic_batch else {}
     try:
         axes = input_axes(declared, {n: tuple(x.shape) for n, x in zip(in_names, xs, strict=True)}, out_names)

@@ -131,3 +131,22 @@ def test_batch_axes_must_name_a_tensor_and_an_axis_it_has(tmp_path: Path) -> Non
         CONVERTER.convert(f"{HERE}:cell", ExportParams(inputs="x:1,1,6;h:2,1,8", batch_axes="hidden=1"), tmp_path / "a")
     with pytest.raises(ExportError, match="batch_axes h=3: input 'h' has only 3 axes"):
         CONVERTER.convert(f"{HERE}:cell", ExportParams(inputs="x:1,1,6;h:2,1,8", batch_axes="h=3"), tmp_path / "b")
+
+
+def test_an_exported_program_keeps_its_static_batch_or_its_dynamic_one(tmp_path: Path) -> None:
+    """torch.export without dynamic_shapes fixes the batch: kept, with a warning (was refused at a batch of 3)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 4),)), str(tmp_path / "static.pt2"))
+    dyn = torch.export.export(model, (torch.zeros(2, 4),), dynamic_shapes=({0: torch.export.Dim("b")},))
+    torch.export.save(dyn, str(tmp_path / "dynamic.pt2"))
+    params = ExportParams(input_shape=(1, 4), trust_pickle=True)
+    with pytest.warns(UserWarning, match="static.pt2: the ExportedProgram has static input shapes"):
+        b = CONVERTER.convert(str(tmp_path / "static.pt2"), params, tmp_path / "s")
+    assert b.manifest.inputs[0].shape == (1, 4) and "onnx_batch_checked" not in b.manifest.metrics
+    b = CONVERTER.convert(str(tmp_path / "dynamic.pt2"), params, tmp_path / "d")
+    assert b.manifest.inputs[0].shape == ("batch", 4) and b.manifest.metrics["onnx_batch_checked"] == 3
+    x = np.random.default_rng(0).random((6, 4), dtype=np.float32)
+    with torch.inference_mode():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(open_runner(b, "onnxruntime").run([x])[0], want, atol=1e-5)
