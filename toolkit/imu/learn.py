@@ -1,15 +1,25 @@
 """Stage 1 of training: the network (``DisturbanceNet``) learns ``log σ_a``, cached on its own.
 
-The target is the RMS per axis of the true linear acceleration over a centred ``target_window_s`` window
-(``meta["linear_acc_world"]``), with a direct loss. Each optimiser step is one chunk of a batch whose
-sequences come from the training families in turn, at one rate drawn from 50-400 Hz per batch and a
-consumer sensor drawn per sequence (``random_sensor``). Truncated back-propagation: the GRU state is
+The target is the RMS per axis of the true linear acceleration (``meta["linear_acc_world"]``) over the last
+``target_window_s`` (an exponential window, causal), with a direct loss. Each optimiser step is one chunk
+of a batch whose sequences come from the training families in turn, at one rate drawn from 50-400 Hz per
+batch and a consumer sensor drawn per sequence (``random_sensor``). Truncated back-propagation: the GRU state is
 carried across chunks. The weights with the lowest loss on the validation split (the same families) are
 kept. Capped by **steps**, never by seconds, so a slow machine trains the same network.
 
 The network does not depend on the Kalman core, so it is cached by a content hash of its own settings and
 of the source of the generator, the network and this file only: a change to the core (``core.py``) or to
 how the core is chosen (``train.py``) reuses the trained networks.
+
+Why causal, and 0.25 s: the target was a centred 1 s window, which asks a causal network for the next
+half second; on the impacts family's validation split it read vibration as 2.5 m/s² where the truth was
+1.3. Chosen on validation: the network trained without impacts (2000 steps, seed 0), its core chosen by
+``train.py``'s rule, scored by the chosen core's tilt error on its own four families' core validation
+split: centred 1 s 0.631°, causal 0.5 s 0.697°, causal 0.25 s 0.545°; rule: the lowest. The oracle on
+the same split (the true ``σ_a`` fed to the core) agrees that shorter is better: centred 1 s 0.45°,
+centred 0.25 s 0.38°, causal 0.25 s 0.42°, and only the causal one is a target a causal network can
+reach. One seed: that comparison's seed noise was not measured; the README gives the five
+leave-one-family-out networks' validation errors under both targets.
 """
 
 from __future__ import annotations
@@ -47,7 +57,7 @@ class NetConfig:
     chunk: int = 1000
     lr: float = 3e-3  # peak; cosine decay to lr/20 over ``steps``
     select_every: int = 25
-    target_window_s: float = 1.0
+    target_window_s: float = 0.25  # causal (see disturbance_target); chosen on validation, see the module doc
     hidden: int = 32
     kernel: int = 8
     channels: int = 4
@@ -64,14 +74,16 @@ class NetConfig:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def disturbance_target(seq: ImuSequence, window_s: float = 1.0) -> np.ndarray:
-    """``log(σ_a + floor)`` ``[N, 1]``: RMS per axis of the true linear acceleration over a centred window."""
-    from scipy.ndimage import uniform_filter1d
+def disturbance_target(seq: ImuSequence, window_s: float = 0.25) -> np.ndarray:
+    """``log(σ_a + floor)`` ``[N, 1]``: RMS per axis of the true linear acceleration over the last ``window_s``
+    (an exponential window, causal: the network is causal, and a centred window asked it to guess the
+    next half second, which it cannot; see the module doc)."""
+    from scipy.signal import lfilter
 
     power = (seq.meta["linear_acc_world"] ** 2).sum(axis=1) / 3.0
-    width = max(1, int(round(window_s * seq.rate_hz)))
-    sigma = np.sqrt(np.maximum(uniform_filter1d(power, width, mode="nearest"), 0.0))
-    return np.log(sigma + TARGET_FLOOR)[:, None]
+    lam = math.exp(-1.0 / max(1.0, window_s * seq.rate_hz))
+    mean = lfilter([1.0 - lam], [1.0, -lam], power, zi=[lam * power[0]])[0]
+    return np.log(np.sqrt(np.maximum(mean, 0.0)) + TARGET_FLOOR)[:, None]
 
 
 def _batch(seqs: Sequence[ImuSequence], window_s: float):  # noqa: ANN202 - torch tensors
