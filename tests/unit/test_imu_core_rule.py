@@ -1,11 +1,13 @@
-"""The core rule's search: a grid, then each option steps past its grid's edge while validation improves."""
+"""The core rule's search: a grid, then (when asked) each option steps past its grid's edge while validation improves."""
 
 from __future__ import annotations
 
 from neuroedge.imu.train import EDGE_STEPS, _search
 
+STEPS = 3
 
-def _run(target: tuple[float, float]) -> tuple[dict, list[tuple[float, float]]]:
+
+def _run(target: tuple[float, float], steps: int = STEPS) -> tuple[dict, list[tuple[float, float]]]:
     tried: list[tuple[float, float]] = []
 
     def make(a: float, b: float) -> tuple[str, dict]:
@@ -15,7 +17,7 @@ def _run(target: tuple[float, float]) -> tuple[dict, list[tuple[float, float]]]:
     def err(choice: dict) -> float:  # a bowl around ``target`` in log space
         return abs(choice["a"] / target[0] - 1) + abs(choice["b"] / target[1] - 1)
 
-    return _search(make, [(1.0, 2.0, 4.0), (0.25, 0.5, 1.0)], None, err, None), tried
+    return _search(make, [(1.0, 2.0, 4.0), (0.25, 0.5, 1.0)], None, err, None, steps), tried
 
 
 def test_inside_the_grid_nothing_more_is_tried() -> None:
@@ -31,8 +33,8 @@ def test_past_the_top_edge_it_steps_while_the_error_falls_and_stops_when_it_rise
 
 def test_past_the_bottom_edge_by_the_grid_ratio_at_that_end_at_most_edge_steps() -> None:
     best, tried = _run((2.0, 0.001))
-    assert best["a"] == 2.0 and best["b"] == 0.25 * 0.5 ** EDGE_STEPS
-    assert len(tried) == 9 + EDGE_STEPS
+    assert best["a"] == 2.0 and best["b"] == 0.25 * 0.5 ** STEPS
+    assert len(tried) == 9 + STEPS
 
 
 def test_a_stage_that_does_not_beat_the_previous_best_keeps_it() -> None:
@@ -42,3 +44,9 @@ def test_a_stage_that_does_not_beat_the_previous_best_keeps_it() -> None:
         return "x", {"a": a}
 
     assert _search(make, [(1.0, 2.0)], previous, lambda c: 0.0, None) is previous
+
+
+def test_the_core_rule_stops_at_its_grids() -> None:
+    """EDGE_STEPS = 0, chosen on held-out families' validation (train.py's doc): the grid's best is kept."""
+    best, tried = _run((16.0, 0.001), EDGE_STEPS)
+    assert EDGE_STEPS == 0 and (best["a"], best["b"]) == (4.0, 0.25) and len(tried) == 9
