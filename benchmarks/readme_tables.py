@@ -173,7 +173,7 @@ def imu(d: dict) -> str:
     rows.append("")
     rows.append(f"Goals: unseen <= 1.0x the best tuned filter on every family: {yes[g['never_worse_unseen']['met']]}; "
                 f"median unseen ratio {g['better_unseen_median']['value']:.2f} (goal 0.8: "
-                f"{yes[g['better_unseen_median']['met']]}); median in-family ratio {g['in_family_median']['value']:.2f} "
+                f"{yes[g['better_unseen_median']['met']]}); median in-family ratio {g['in_family_median']['value']:.3f} "
                 f"(goal 0.5: {yes[g['in_family_median']['met']]}); below RIANN on every family: "
                 f"{yes[g['beats_riann']['met']]}. One step: {d['model_step_p50_us']:.1f} µs p50 against RIANN's "
                 f"{d['riann_step_p50_us']:.1f} µs, interleaved in one run ({g['latency']['value']:.2f}x: "
