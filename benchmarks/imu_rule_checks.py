@@ -1,0 +1,99 @@
+"""IMU training rules checked on validation only: the figures ``train.py``'s doc and the README quote.
+
+    .venv/bin/python benchmarks/imu_rule_checks.py edge FAMILY [FAMILY ...]   # ~2-4 min per family
+    .venv/bin/python benchmarks/imu_rule_checks.py target VARIANT             # ~12 min on one core
+
+``edge``: for each family, the model trained without it (cached, ``load_or_train``), its core chosen with
+stepping past the grids' edges (3 steps) and on the grids only (0), each scored on the held-out family's
+validation split (10 x 40 s); the rule keeps the way with the lower geometric mean over the five.
+``target``: the network trained without impacts under ``committed`` (the shipped settings), ``causal_s1``
+(seed 1) or ``centred_s0`` (the earlier centred 1 s target), its core chosen by the committed rule; its
+own core-validation error and its error on impacts' validation split (held out). Variants other than
+``committed`` train into their own cache folder under ``.cache/imu_rule_checks/``, never the model's.
+The test split is never read.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+import neuroedge.imu.learn as learn
+import neuroedge.imu.train as train
+from neuroedge.imu.evaluate import score_model
+from neuroedge.imu.families import FAMILIES, generate_split
+
+CHECK_CACHE = Path(".cache/imu_rule_checks")
+
+
+def _without(family: str, **settings: float) -> train.TrainConfig:
+    return train.TrainConfig(families=tuple(f for f in FAMILIES if f != family), **settings)
+
+
+def _core_with_steps(config: train.TrainConfig, val: list, sigma: list, steps: int) -> dict:
+    """``tune_core`` with ``steps`` past each grid's edge (it looks ``_search`` up at call time)."""
+    search = train._search
+    train._search = partial(search, edge_steps=steps)
+    try:
+        return train.tune_core(config, val, sigma)
+    finally:
+        train._search = search
+
+
+def edge(families: list[str]) -> None:
+    for fam in families:
+        t = time.time()
+        config = _without(fam)
+        model, _, _ = train.load_or_train(config)
+        val = train.validation(config)
+        sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
+        stepped, grid = (_core_with_steps(config, val, sigma, steps) for steps in (3, 0))
+        held = generate_split("val", fam, 10, 40.0)
+        e, g = (score_model(model.with_core(train.params_of(c)), held)["tilt_deg"] for c in (stepped, grid))
+        print(f"{fam}: own validation stepping {stepped['val_tilt_deg']:.4f} grid {grid['val_tilt_deg']:.4f} | "
+              f"held-out validation stepping {e:.4f} grid {g:.4f} | {time.time() - t:.0f} s", flush=True)
+
+
+def _centred(seq, window_s: float = 1.0) -> np.ndarray:  # noqa: ANN001 - the earlier target, for comparison
+    from scipy.ndimage import uniform_filter1d
+
+    power = (seq.meta["linear_acc_world"] ** 2).sum(axis=1) / 3.0
+    width = max(1, int(round(window_s * seq.rate_hz)))
+    return np.log(np.sqrt(np.maximum(uniform_filter1d(power, width, mode="nearest"), 0.0)) + learn.TARGET_FLOOR)[:, None]
+
+
+def target(variant: str) -> None:
+    t = time.time()
+    if variant == "committed":
+        config, cache = _without("impacts"), train.CACHE_DIR
+    elif variant == "causal_s1":
+        config, cache = _without("impacts", seed=1), CHECK_CACHE / variant
+    elif variant == "centred_s0":
+        # The network's cache key hashes learn.py's source, not this replacement: hence its own folder.
+        learn.disturbance_target = _centred
+        config, cache = _without("impacts", target_window_s=1.0), CHECK_CACHE / variant
+    else:
+        sys.exit(f"target: unknown variant {variant!r}; expected committed, causal_s1 or centred_s0")
+    model, core_only, meta = train.load_or_train(config, cache_dir=cache)
+    held = generate_split("val", "impacts", 10, 40.0)
+    print(f"{variant}: own validation {meta['core']['val_tilt_deg']:.4f}, impacts validation "
+          f"{score_model(model, held)['tilt_deg']:.4f} (core only {score_model(core_only, held)['tilt_deg']:.4f}), "
+          f"{time.time() - t:.0f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) >= 2 and args[0] == "edge" and all(f in FAMILIES for f in args[1:]):
+        edge(args[1:])
+    elif len(args) == 2 and args[0] == "target":
+        target(args[1])
+    else:
+        sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT")
+
+
+if __name__ == "__main__":
+    main()
