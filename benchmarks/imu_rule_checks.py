@@ -6,8 +6,8 @@
 ``edge``: for each family, the model trained without it (cached, ``load_or_train``), its core chosen with
 stepping past the grids' edges (3 steps) and on the grids only (0), each scored on the held-out family's
 validation split (10 x 40 s); the rule keeps the way with the lower geometric mean over the five.
-``target``: the network trained without impacts under ``committed`` (the shipped settings), ``causal_s1``
-(seed 1) or ``centred_s0`` (the earlier centred 1 s target), its core chosen by the committed rule; its
+``target``: the network trained without impacts under ``committed`` (the shipped settings: a centred 1 s
+target), ``causal_s0`` or ``causal_s1`` (a causal 0.25 s target, seed 0 or 1), its core chosen by the committed rule; its
 own core-validation error and its error on impacts' validation split (held out). Variants other than
 ``committed`` train into their own cache folder under ``.cache/imu_rule_checks/``, never the model's.
 The test split is never read.
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-import neuroedge.imu.learn as learn
 import neuroedge.imu.train as train
 from neuroedge.imu.evaluate import score_model
 from neuroedge.imu.families import FAMILIES, generate_split
@@ -30,7 +29,7 @@ from neuroedge.imu.families import FAMILIES, generate_split
 CHECK_CACHE = Path(".cache/imu_rule_checks")
 
 
-def _without(family: str, **settings: float) -> train.TrainConfig:
+def _without(family: str, **settings: float | bool) -> train.TrainConfig:
     return train.TrainConfig(families=tuple(f for f in FAMILIES if f != family), **settings)
 
 
@@ -58,26 +57,15 @@ def edge(families: list[str]) -> None:
               f"held-out validation stepping {e:.4f} grid {g:.4f} | {time.time() - t:.0f} s", flush=True)
 
 
-def _centred(seq, window_s: float = 1.0) -> np.ndarray:  # noqa: ANN001 - the earlier target, for comparison
-    from scipy.ndimage import uniform_filter1d
-
-    power = (seq.meta["linear_acc_world"] ** 2).sum(axis=1) / 3.0
-    width = max(1, int(round(window_s * seq.rate_hz)))
-    return np.log(np.sqrt(np.maximum(uniform_filter1d(power, width, mode="nearest"), 0.0)) + learn.TARGET_FLOOR)[:, None]
-
-
 def target(variant: str) -> None:
     t = time.time()
     if variant == "committed":
         config, cache = _without("impacts"), train.CACHE_DIR
-    elif variant == "causal_s1":
-        config, cache = _without("impacts", seed=1), CHECK_CACHE / variant
-    elif variant == "centred_s0":
-        # The network's cache key hashes learn.py's source, not this replacement: hence its own folder.
-        learn.disturbance_target = _centred
-        config, cache = _without("impacts", target_window_s=1.0), CHECK_CACHE / variant
+    elif variant in ("causal_s0", "causal_s1"):
+        config = _without("impacts", target_window_s=0.25, target_causal=True, seed=int(variant[-1]))
+        cache = CHECK_CACHE / variant
     else:
-        sys.exit(f"target: unknown variant {variant!r}; expected committed, causal_s1 or centred_s0")
+        sys.exit(f"target: unknown variant {variant!r}; expected committed, causal_s0 or causal_s1")
     model, core_only, meta = train.load_or_train(config, cache_dir=cache)
     held = generate_split("val", "impacts", 10, 40.0)
     print(f"{variant}: own validation {meta['core']['val_tilt_deg']:.4f}, impacts validation "

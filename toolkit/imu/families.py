@@ -245,14 +245,15 @@ def _velocity(lin: np.ndarray, dt: float) -> np.ndarray:
     return np.concatenate([np.zeros((1, 3)), np.cumsum(0.5 * (lin[1:] + lin[:-1]), axis=0) * dt])
 
 
-def _paused(q: np.ndarray, lin: np.ndarray, e: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """The motion ``(q, a_lin)`` run on the clock ``τ = ∫ e dt`` (module doc), sampled on the same grid."""
+def _paused(q: np.ndarray, lin: np.ndarray, vel: np.ndarray, e: np.ndarray,
+            dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The motion ``(q, a_lin)``, with ``vel`` its velocity, run on the clock ``τ = ∫ e dt`` (module doc),
+    sampled on the same grid."""
     tau = np.concatenate([[0.0], np.cumsum(0.5 * (e[1:] + e[:-1]))])  # in samples
     i = np.minimum(tau.astype(int), len(e) - 2)
     w = (tau - i)[:, None]
     a, b = q[i], q[i + 1]
     b = b * np.sign(np.sum(a * b, axis=1, keepdims=True) + 1e-300)
-    vel = _velocity(lin, dt)
     at = lambda x: (1.0 - w) * x[i] + w * x[i + 1]  # noqa: E731 - linear interpolation at τ
     return quat.normalize((1.0 - w) * a + w * b), at(lin) * e[:, None] ** 2 + at(vel) * np.gradient(e, dt)[:, None]
 
@@ -276,8 +277,9 @@ def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa
         else:
             lin = _disturbance(rng, t, dt, config, config.disturbance_std, bounded=fam == "handheld")
     if config.pauses:  # its own generator, so a sequence without pauses is what it was before they existed
-        e = _pause_clock(np.random.default_rng(seed + 3_333_333), t, _velocity(lin, dt))
-        q, lin = _paused(q, lin, e, dt)
+        vel = _velocity(lin, dt)
+        e = _pause_clock(np.random.default_rng(seed + 3_333_333), t, vel)
+        q, lin = _paused(q, lin, vel, e, dt)
     lin[: int(round(config.rate_hz))] = 0.0  # at rest for the first second, whatever the family
 
     rel = quat.multiply(quat.conj(q[:-1]), q[1:])
