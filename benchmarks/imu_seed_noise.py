@@ -1,0 +1,55 @@
+"""How much the in-family IMU figures move with the training seed alone: the noise under a run-to-run change.
+
+    .venv/bin/python benchmarks/imu_seed_noise.py 1 2     # ~14 min per seed on one core; seed 0 is cached
+    .venv/bin/python benchmarks/imu_seed_noise.py 0 1 2   # scores whatever is cached, trains the rest
+
+For each seed, the in-family model (all five families, ``TrainConfig(seed=...)``: the network's
+initialisation and batches; the core chosen by the committed rule on the same validation split) is scored
+on every family's test split against the best tuned filter (the cached tunings ``benchmarks/imu.py`` uses).
+Nothing is chosen from these figures: they are the spread a model change must beat to count. Seeds other
+than 0 train into ``.cache/imu_seed_noise/``, never the shipped model's cache. Writes
+``benchmarks/results/imu_seed_noise.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from common import write_results
+
+from neuroedge.imu.evaluate import load_or_tune_filters, score_filters, score_model
+from neuroedge.imu.families import FAMILIES, generate_split
+from neuroedge.imu.train import CACHE_DIR, TrainConfig, load_or_train
+
+N_VAL, N_TEST, VAL_S, TEST_S = 10, 10, 40.0, 40.0  # as benchmarks/imu.py
+SEED_CACHE = CACHE_DIR.parent / "imu_seed_noise"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or not all(a.isdigit() for a in args):
+        sys.exit("usage: imu_seed_noise.py SEED [SEED ...] (non-negative integers)")
+    seeds = [int(a) for a in args]
+    tests = {f: generate_split("test", f, N_TEST, TEST_S) for f in FAMILIES}
+    best = {}
+    for fam in FAMILIES:
+        filters = score_filters(tests[fam], load_or_tune_filters(fam, N_VAL, VAL_S, CACHE_DIR))
+        best[fam] = min(v["tilt_deg"] for v in filters.values())
+    runs = {}
+    for seed in seeds:
+        t = time.time()
+        model, _, meta = load_or_train(TrainConfig(seed=seed), cache_dir=CACHE_DIR if seed == 0 else SEED_CACHE)
+        ratios = {f: score_model(model, tests[f])["tilt_deg"] / best[f] for f in FAMILIES}
+        runs[str(seed)] = {"key": meta["key"], "core_val_tilt_deg": meta["core"]["val_tilt_deg"],
+                           "ratio_in_family": ratios, "median": float(np.median(list(ratios.values())))}
+        print(f"seed {seed}: " + " ".join(f"{f} {r:.3f}" for f, r in ratios.items())
+              + f" | median {runs[str(seed)]['median']:.3f} | {time.time() - t:.0f} s", flush=True)
+    medians = [r["median"] for r in runs.values()]
+    write_results("imu_seed_noise", {"seeds": runs, "best_tuned_filter": best,
+                                     "median_range": [min(medians), max(medians)]})
+
+
+if __name__ == "__main__":
+    main()
