@@ -1,14 +1,15 @@
 """How much the in-family IMU figures move with the training seed alone: the noise under a run-to-run change.
 
-    .venv/bin/python benchmarks/imu_seed_noise.py 1 2     # ~14 min per seed on one core; seed 0 is cached
-    .venv/bin/python benchmarks/imu_seed_noise.py 0 1 2   # scores whatever is cached, trains the rest
+    .venv/bin/python benchmarks/imu_seed_noise.py 0 1 2                        # ~14 min per seed that trains
+    .venv/bin/python benchmarks/imu_seed_noise.py --without random_walk 0 1 2  # a leave-one-out model's
 
 For each seed, the in-family model (all five families, ``TrainConfig(seed=...)``: the network's
-initialisation and batches; the core chosen by the committed rule on the same validation split) is scored
-on every family's test split against the best tuned filter (the cached tunings ``benchmarks/imu.py`` uses).
-Nothing is chosen from these figures: they are the spread a model change must beat to count. Seeds other
-than 0 train into ``.cache/imu_seed_noise/``, never the shipped model's cache. Writes
-``benchmarks/results/imu_seed_noise.json``.
+initialisation and batches; the core chosen by the committed rule on the same validation split), or with
+``--without FAMILY`` the model trained without that family, is scored on every family's test split
+against the best tuned filter (the cached tunings ``benchmarks/imu.py`` uses). Seed 0 is the benchmark's
+own model (cached). Nothing is chosen from these figures: they are the spread a model change must beat to
+count. Other seeds train into ``.cache/imu_seed_noise/``, never the shipped model's cache. Writes
+``benchmarks/results/imu_seed_noise.json`` (``imu_seed_noise_without_FAMILY.json``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ SEED_CACHE = CACHE_DIR.parent / "imu_seed_noise"
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    without = None
+    if args[:1] == ["--without"]:
+        if len(args) < 2 or args[1] not in FAMILIES:
+            sys.exit(f"--without: expected one of {', '.join(FAMILIES)}")
+        without, args = args[1], args[2:]
     if not args or not all(a.isdigit() for a in args):
-        sys.exit("usage: imu_seed_noise.py SEED [SEED ...] (non-negative integers)")
+        sys.exit("usage: imu_seed_noise.py [--without FAMILY] SEED [SEED ...] (non-negative integers)")
     seeds = [int(a) for a in args]
+    families = tuple(f for f in FAMILIES if f != without)
     tests = {f: generate_split("test", f, N_TEST, TEST_S) for f in FAMILIES}
     best = {}
     for fam in FAMILIES:
@@ -40,15 +47,18 @@ def main(argv: list[str] | None = None) -> None:
     runs = {}
     for seed in seeds:
         t = time.time()
-        model, _, meta = load_or_train(TrainConfig(seed=seed), cache_dir=CACHE_DIR if seed == 0 else SEED_CACHE)
+        cache = CACHE_DIR if seed == 0 else SEED_CACHE
+        model, _, meta = load_or_train(TrainConfig(families=families, seed=seed), cache_dir=cache)
         ratios = {f: score_model(model, tests[f])["tilt_deg"] / best[f] for f in FAMILIES}
         runs[str(seed)] = {"key": meta["key"], "core_val_tilt_deg": meta["core"]["val_tilt_deg"],
-                           "ratio_in_family": ratios, "median": float(np.median(list(ratios.values())))}
+                           "ratio_to_best_tuned_filter": ratios,
+                           "median": float(np.median(list(ratios.values())))}
         print(f"seed {seed}: " + " ".join(f"{f} {r:.3f}" for f, r in ratios.items())
               + f" | median {runs[str(seed)]['median']:.3f} | {time.time() - t:.0f} s", flush=True)
     medians = [r["median"] for r in runs.values()]
-    write_results("imu_seed_noise", {"seeds": runs, "best_tuned_filter": best,
-                                     "median_range": [min(medians), max(medians)]})
+    name = "imu_seed_noise" + (f"_without_{without}" if without else "")
+    write_results(name, {"trained_without": without, "seeds": runs, "best_tuned_filter": best,
+                         "median_range": [min(medians), max(medians)]})
 
 
 if __name__ == "__main__":
