@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/imu_rule_checks.py edge FAMILY [FAMILY ...]   # ~2-4 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py target VARIANT             # ~12 min on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py ensemble all|FAMILY SEED... # ~5 min once the seeds are trained
 
 ``edge``: for each family, the model trained without it (cached, ``load_or_train``), its core chosen with
 stepping past the grids' edges (3 steps) and on the grids only (0), each scored on the held-out family's
@@ -10,6 +11,10 @@ validation split (10 x 40 s); the rule keeps the way with the lower geometric me
 target), ``causal_s0`` or ``causal_s1`` (a causal 0.25 s target, seed 0 or 1), its core chosen by the committed rule; its
 own core-validation error and its error on impacts' validation split (held out). Variants other than
 ``committed`` train into their own cache folder under ``.cache/imu_rule_checks/``, never the model's.
+``ensemble``: the in-family model (``all``) or the one trained without FAMILY, for each SEED (0 from the
+model's cache, others from ``benchmarks/imu_seed_noise.py``'s; trained there if missing); their networks'
+``log σ_a`` averaged, a core chosen for that by the committed rule; each seed and the ensemble scored on
+the core's own validation split and, for a held-out FAMILY, on its validation split (10 x 40 s).
 The test split is never read.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +33,7 @@ from neuroedge.imu.evaluate import score_model
 from neuroedge.imu.families import FAMILIES, generate_split
 
 CHECK_CACHE = Path(".cache/imu_rule_checks")
+SEED_CACHE = train.CACHE_DIR.parent / "imu_seed_noise"  # benchmarks/imu_seed_noise.py's trainings
 
 
 def _without(family: str, **settings: float | bool) -> train.TrainConfig:
@@ -73,14 +80,45 @@ def target(variant: str) -> None:
           f"{time.time() - t:.0f} s", flush=True)
 
 
+def ensemble(family: str, seeds: list[int]) -> None:
+    from neuroedge.imu.core import core_scan
+    from neuroedge.imu.evaluate import score_run
+
+    t = time.time()
+    config = train.TrainConfig() if family == "all" else _without(family)
+    val = train.validation(config)
+    held = [] if family == "all" else generate_split("val", family, 10, 40.0)
+    logs_val, logs_held = [], []
+    for seed in seeds:
+        cache = train.CACHE_DIR if seed == 0 else SEED_CACHE
+        model, _, meta = train.load_or_train(replace(config, seed=seed), cache_dir=cache)
+        logs_val.append([model.log_sigma_a(s.acc, s.gyr, s.rate_hz) for s in val])
+        logs_held.append([model.log_sigma_a(s.acc, s.gyr, s.rate_hz) for s in held])
+        line = f"seed {seed}: own validation {meta['core']['val_tilt_deg']:.4f}"
+        print(line + (f", {family} validation {score_model(model, held)['tilt_deg']:.4f}" if held else ""), flush=True)
+    mean = lambda logs: [np.exp(np.mean(per_seq, axis=0)) for per_seq in zip(*logs, strict=True)]  # noqa: E731
+    core = train.tune_core(config, val, mean(logs_val))
+    cp, sigma_held = train.params_of(core), mean(logs_held)
+    line = f"ensemble of {len(seeds)}: own validation {core['val_tilt_deg']:.4f}"
+    if held:
+        run = dict(zip((id(s) for s in held), sigma_held, strict=True))
+        err = score_run(lambda s: core_scan(np.ascontiguousarray(s.acc), np.ascontiguousarray(s.gyr), run[id(s)],
+                                          s.rate_hz, cp), held)["tilt_deg"]
+        line += f", {family} validation {err:.4f}"
+    print(line + f" | {time.time() - t:.0f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) >= 2 and args[0] == "edge" and all(f in FAMILIES for f in args[1:]):
         edge(args[1:])
     elif len(args) == 2 and args[0] == "target":
         target(args[1])
+    elif len(args) >= 3 and args[0] == "ensemble" and args[1] in ("all", *FAMILIES) and all(a.isdigit() for a in args[2:]):
+        ensemble(args[1], [int(a) for a in args[2:]])
     else:
-        sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT")
+        sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
+                 "ensemble all|FAMILY SEED...")
 
 
 if __name__ == "__main__":
