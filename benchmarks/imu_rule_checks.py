@@ -27,13 +27,14 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from imu import N_VAL, VAL_S  # a held-out family's validation split: the one its filters are tuned on
+from imu_seed_noise import SEED_CACHE
 
 import neuroedge.imu.train as train
 from neuroedge.imu.evaluate import score_model
 from neuroedge.imu.families import FAMILIES, generate_split
 
 CHECK_CACHE = Path(".cache/imu_rule_checks")
-SEED_CACHE = train.CACHE_DIR.parent / "imu_seed_noise"  # benchmarks/imu_seed_noise.py's trainings
 
 
 def _without(family: str, **settings: float | bool) -> train.TrainConfig:
@@ -58,7 +59,7 @@ def edge(families: list[str]) -> None:
         val = train.validation(config)
         sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
         stepped, grid = (_core_with_steps(config, val, sigma, steps) for steps in (3, 0))
-        held = generate_split("val", fam, 10, 40.0)
+        held = generate_split("val", fam, N_VAL, VAL_S)
         e, g = (score_model(model.with_core(train.params_of(c)), held)["tilt_deg"] for c in (stepped, grid))
         print(f"{fam}: own validation stepping {stepped['val_tilt_deg']:.4f} grid {grid['val_tilt_deg']:.4f} | "
               f"held-out validation stepping {e:.4f} grid {g:.4f} | {time.time() - t:.0f} s", flush=True)
@@ -74,7 +75,7 @@ def target(variant: str) -> None:
     else:
         sys.exit(f"target: unknown variant {variant!r}; expected committed, causal_s0 or causal_s1")
     model, core_only, meta = train.load_or_train(config, cache_dir=cache)
-    held = generate_split("val", "impacts", 10, 40.0)
+    held = generate_split("val", "impacts", N_VAL, VAL_S)
     print(f"{variant}: own validation {meta['core']['val_tilt_deg']:.4f}, impacts validation "
           f"{score_model(model, held)['tilt_deg']:.4f} (core only {score_model(core_only, held)['tilt_deg']:.4f}), "
           f"{time.time() - t:.0f} s", flush=True)
@@ -87,7 +88,7 @@ def ensemble(family: str, seeds: list[int]) -> None:
     t = time.time()
     config = train.TrainConfig() if family == "all" else _without(family)
     val = train.validation(config)
-    held = [] if family == "all" else generate_split("val", family, 10, 40.0)
+    held = [] if family == "all" else generate_split("val", family, N_VAL, VAL_S)
     logs_val, logs_held = [], []
     for seed in seeds:
         cache = train.CACHE_DIR if seed == 0 else SEED_CACHE

@@ -19,12 +19,12 @@ import time
 
 import numpy as np
 from common import write_results
+from imu import N_TEST, N_VAL, TEST_S, VAL_S  # the benchmark's own splits, so the two cannot drift apart
 
 from neuroedge.imu.evaluate import load_or_tune_filters, score_filters, score_model
 from neuroedge.imu.families import FAMILIES, generate_split
 from neuroedge.imu.train import CACHE_DIR, TrainConfig, load_or_train
 
-N_VAL, N_TEST, VAL_S, TEST_S = 10, 10, 40.0, 40.0  # as benchmarks/imu.py
 SEED_CACHE = CACHE_DIR.parent / "imu_seed_noise"
 
 
