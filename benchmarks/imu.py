@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neuroedge.imu.evaluate import (
+    FILTER_VAL_SPLIT,
     load_or_tune_filters,
     recording_seconds,
     score_filters,
@@ -42,10 +43,9 @@ from neuroedge.imu.families import FAMILIES, generate_split
 from neuroedge.imu.fast import SHIPPED, AttitudeModel
 from neuroedge.imu.train import CACHE_DIR, TrainConfig, load_or_train
 
-# The filters' validation split is as large as the test split: 3 x 30 s chose settings by noise (handheld's
-# VQF without its motion-bias estimation). Their tunings are cached (``load_or_tune_filters``).
-N_VAL, N_TEST = 10, 10
-VAL_S, TEST_S = 40.0, 40.0
+# The filters' validation split (``FILTER_VAL_SPLIT``); their tunings are cached (``load_or_tune_filters``).
+N_VAL, VAL_S = FILTER_VAL_SPLIT
+N_TEST, TEST_S = 10, 40.0
 BOOT = 2000  # bootstrap resamples of the test sequences for the ratios' 90% intervals
 
 

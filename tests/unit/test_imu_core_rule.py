@@ -50,3 +50,21 @@ def test_the_core_rule_stops_at_its_grids() -> None:
     """EDGE_STEPS = 0, chosen on held-out families' validation (train.py's doc): the grid's best is kept."""
     best, tried = _run((16.0, 0.001), EDGE_STEPS)
     assert EDGE_STEPS == 0 and (best["a"], best["b"]) == (4.0, 0.25) and len(tried) == 9
+
+
+def test_worst_family_criterion_is_the_largest_family_geometric_mean_of_ratios() -> None:
+    """``worst_family``: per family the geometric mean of error / reference, the largest kept."""
+    import numpy as np
+
+    from neuroedge.imu.core import core_params
+    from neuroedge.imu.families import generate_split
+    from neuroedge.imu.train import _core_error
+
+    seqs = generate_split("val", "handheld", 2, 8.0) + generate_split("val", "vehicle", 1, 8.0)
+    sigma = [np.ones(len(s)) for s in seqs]
+    cp = core_params([(1.0, 0.3)], 10.0, 0.05)
+    errors = [_core_error(cp, [s], [sa]) for s, sa in zip(seqs, sigma, strict=True)]
+    assert _core_error(cp, seqs, sigma) == np.exp(np.mean(np.log(errors)))
+    assert abs(_core_error(cp, seqs, sigma, errors) - 1.0) < 1e-12
+    halved_vehicle = [errors[0] / 3, errors[1] * 3, errors[2] / 2]  # handheld's geometric mean stays 1
+    assert abs(_core_error(cp, seqs, sigma, halved_vehicle) - 2.0) < 1e-9

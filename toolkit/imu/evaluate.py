@@ -47,6 +47,9 @@ def tune_filters(val: Sequence[ImuSequence], names: Sequence[str] | None = None,
     return out
 
 
+# A family's filter tuning split (count, seconds): as large as the test split; 3 x 30 s chose settings by
+# noise (handheld's VQF without its motion-bias estimation).
+FILTER_VAL_SPLIT = (10, 40.0)
 FILTER_SOURCES = ("baselines.py", "classic.py", "families.py", "quaternion.py")
 
 

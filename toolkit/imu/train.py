@@ -3,9 +3,19 @@
 1. **The network** learns ``log σ_a`` (``neuroedge.imu.learn``). It does not depend on the core, so it is
    cached on its own key (its settings, the generator, the network, ``learn.py``): a change to the core or
    to this rule chooses the core again (minutes) and reuses the trained networks.
-2. **The core** (``neuroedge.imu.core``) is chosen on the validation split's tilt error (the geometric mean
-   over sequences; ``core_n_val`` x ``core_val_s`` per family, more than the network's, so the gate's
-   averaging time has room to act), by a fixed rule:
+2. **The core** (``neuroedge.imu.core``) is chosen on the validation split (``core_n_val`` x ``core_val_s``
+   per family, more than the network's, so the gate's averaging time has room to act) by its **worst
+   family**: per family, the geometric mean over its sequences of the tilt error over the best tuned
+   filter's on the same sequence (``filter_reference``); the largest of those is minimised. Why not the
+   geometric mean of the errors over all sequences (``geomean``, the rule until 2026-12-03)? It lets four
+   families the core fits well outvote one it fits badly, and the goal is to be no worse than the best
+   tuned filter on motion the model has not seen. Checked on that stand-in by a rule written before the
+   run (``benchmarks/imu_rule_checks.py criterion``): each leave-one-family-out model's core chosen both
+   ways, scored on its held-out family's validation split as the ratio to that family's best tuned
+   filter. ``geomean`` / ``worst_family``: handheld 0.663 / 0.658, random_walk 1.108 / 0.679, vehicle
+   0.839 / 0.929, fast_rotation 0.644 / 0.667, impacts 0.926 / 0.786; largest 1.108 / 0.929, median
+   0.839 / 0.679, so ``worst_family`` replaced it. Its own validation error is higher (in family the
+   geometric mean it no longer minimises). The search is a fixed rule:
    (a) one bounded hypothesis ``(c, floor, τ)`` on a grid; (b) a loose second hypothesis ``(c_1, τ_1)`` and
    its consistency gate (averaging time ``T``, threshold ``z_0``) on a grid, kept only if it lowers the
    validation error; (c) a stiff member in front of those ``(c_s, floor_s, τ_s)`` with its own gate
@@ -106,6 +116,7 @@ class TrainConfig:
     accel_floor_s_grid: tuple[float, ...] = (0.5, 2.0)
     core_n_val: int = 5  # per family: the core's validation split (the network's is n_val x val_duration_s)
     core_val_s: float = 40.0
+    core_criterion: str = "worst_family"  # or "geomean" (``_core_error``; module doc)
 
     def net(self) -> NetConfig:
         """The network's own settings (its cache key)."""
@@ -132,11 +143,37 @@ def tilt_deg(q: np.ndarray, seq: ImuSequence, warmup_s: float = WARMUP_S) -> flo
     return float(np.mean(quat.tilt_error_deg(q[start:], seq.q[start:])))
 
 
-def _core_error(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[np.ndarray]) -> float:
-    """The geometric mean of the sequences' tilt errors: scale-free, so a family with large errors (a
-    vehicle's) does not outvote one with small errors (a hand's)."""
-    return float(np.exp(np.mean([np.log(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s))
-                                 for s, sa in zip(seqs, sigma_a, strict=True)])))
+CRITERIA = ("geomean", "worst_family")
+
+
+def _core_error(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[np.ndarray],
+                reference: Sequence[float] | None = None) -> float:
+    """Without ``reference`` (``geomean``): the geometric mean of the sequences' tilt errors, scale-free, so
+    a family with large errors (a vehicle's) does not outvote one with small errors (a hand's). With it
+    (``worst_family``): per family, the geometric mean of each sequence's error over its ``reference`` (the
+    best tuned filter's error on it, ``filter_reference``); the largest over the families."""
+    logs = np.array([np.log(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s))
+                     for s, sa in zip(seqs, sigma_a, strict=True)])
+    if reference is None:
+        return float(np.exp(logs.mean()))
+    ratios = logs - np.log(np.asarray(reference))
+    fams = np.array([s.meta["family"] for s in seqs])
+    return float(max(np.exp(ratios[fams == f].mean()) for f in dict.fromkeys(fams)))
+
+
+def filter_reference(seqs: Sequence[ImuSequence]) -> list[float]:
+    """Per sequence, the tilt error of its family's best tuned filter: the filters tuned on the family's
+    validation split as the benchmark tunes them (``FILTER_VAL_SPLIT``, cached under ``CACHE_DIR``), the
+    best by validation error. The core's validation sequences are that split's first ones."""
+    from neuroedge.imu.baselines import BASELINES, evaluate
+    from neuroedge.imu.evaluate import FILTER_VAL_SPLIT, load_or_tune_filters
+
+    out = []
+    for s in seqs:
+        tuned = load_or_tune_filters(s.meta["family"], *FILTER_VAL_SPLIT, CACHE_DIR)
+        best = min(tuned, key=lambda name: tuned[name]["val_tilt_deg"])
+        out.append(evaluate(BASELINES[best].run, [s], tuned[best]["params"])["tilt_deg"])
+    return out
 
 
 EDGE_STEPS = 0  # steps past a grid's edge, each kept only if the validation error falls (0: see the module doc)
@@ -178,11 +215,14 @@ def _search(make: Callable[..., tuple[str, dict]], grids: Sequence[Sequence[floa
 def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequence[np.ndarray] | None,
               log: Callable[[str], None] | None = None) -> dict:
     """Stage 2 (rule in the module doc). ``sigma_a=None``: the core-only ablation (a constant ``σ_a``)."""
+    if config.core_criterion not in CRITERIA:
+        raise ValueError(f"core_criterion {config.core_criterion!r} is not one of {CRITERIA}")
+    reference = filter_reference(seqs) if config.core_criterion == "worst_family" else None
     seqs = [replace(s, acc=np.ascontiguousarray(s.acc), gyr=np.ascontiguousarray(s.gyr)) for s in seqs]
     sas = [np.ones(len(s)) for s in seqs] if sigma_a is None else sigma_a
 
     def err_of(choice: dict) -> float:
-        return _core_error(params_of(choice), seqs, sas)
+        return _core_error(params_of(choice), seqs, sas, reference)
 
     def bounded(c: float, f: float, t: float, sg: float) -> tuple[str, dict]:
         return (f"bounded c={c} floor={f} tau={t} sigma_a={sg}",
