@@ -75,7 +75,7 @@ def edge(families: list[str]) -> None:
         stepped, grid = (_core_with_steps(config, val, sigma, steps) for steps in (3, 0))
         held = generate_split("val", fam, N_VAL, VAL_S)
         e, g = (score_model(model.with_core(train.params_of(c)), held)["tilt_deg"] for c in (stepped, grid))
-        print(f"{fam}: own validation stepping {stepped['val_tilt_deg']:.4f} grid {grid['val_tilt_deg']:.4f} | "
+        print(f"{fam}: own validation stepping {stepped['val_score']:.4f} grid {grid['val_score']:.4f} | "
               f"held-out validation stepping {e:.4f} grid {g:.4f} | {time.time() - t:.0f} s", flush=True)
 
 
@@ -90,7 +90,7 @@ def target(variant: str) -> None:
         sys.exit(f"target: unknown variant {variant!r}; expected committed, causal_s0 or causal_s1")
     model, core_only, meta = train.load_or_train(config, cache_dir=cache)
     held = generate_split("val", "impacts", N_VAL, VAL_S)
-    print(f"{variant}: own validation {meta['core']['val_tilt_deg']:.4f}, impacts validation "
+    print(f"{variant}: own validation {meta['core']['val_score']:.4f}, impacts validation "
           f"{score_model(model, held)['tilt_deg']:.4f} (core only {score_model(core_only, held)['tilt_deg']:.4f}), "
           f"{time.time() - t:.0f} s", flush=True)
 
@@ -109,12 +109,12 @@ def ensemble(family: str, seeds: list[int]) -> None:
         model, _, meta = train.load_or_train(replace(config, seed=seed), cache_dir=cache)
         logs_val.append([model.log_sigma_a(s.acc, s.gyr, s.rate_hz) for s in val])
         logs_held.append([model.log_sigma_a(s.acc, s.gyr, s.rate_hz) for s in held])
-        line = f"seed {seed}: own validation {meta['core']['val_tilt_deg']:.4f}"
+        line = f"seed {seed}: own validation {meta['core']['val_score']:.4f}"
         print(line + (f", {family} validation {score_model(model, held)['tilt_deg']:.4f}" if held else ""), flush=True)
     mean = lambda logs: [np.exp(np.mean(per_seq, axis=0)) for per_seq in zip(*logs, strict=True)]  # noqa: E731
     core = train.tune_core(config, val, mean(logs_val))
     cp, sigma_held = train.params_of(core), mean(logs_held)
-    line = f"ensemble of {len(seeds)}: own validation {core['val_tilt_deg']:.4f}"
+    line = f"ensemble of {len(seeds)}: own validation {core['val_score']:.4f}"
     if held:
         run = dict(zip((id(s) for s in held), sigma_held, strict=True))
         err = score_run(lambda s: core_scan(np.ascontiguousarray(s.acc), np.ascontiguousarray(s.gyr), run[id(s)],
@@ -141,7 +141,7 @@ def criterion(families: list[str]) -> None:
         for name in train.CRITERIA:
             core = train.tune_core(replace(config, core_criterion=name), val, sigma)
             err = score_model(model.with_core(train.params_of(core)), held)["tilt_deg"]
-            line += f" {name} own {core['val_tilt_deg']:.4f} held-out {err:.4f} ratio {err / ref:.4f} |"
+            line += f" {name} own {core['val_score']:.4f} held-out {err:.4f} ratio {err / ref:.4f} |"
         print(line + f" best filter {ref:.4f} | {time.time() - t:.0f} s", flush=True)
 
 

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         cache = CACHE_DIR if seed == 0 else SEED_CACHE
         model, _, meta = load_or_train(TrainConfig(families=families, seed=seed), cache_dir=cache)
         ratios = {f: score_model(model, tests[f])["tilt_deg"] / best[f] for f in FAMILIES}
-        runs[str(seed)] = {"key": meta["key"], "core_val_tilt_deg": meta["core"]["val_tilt_deg"],
+        runs[str(seed)] = {"key": meta["key"], "core_val_score": meta["core"]["val_score"],
                            "ratio_to_best_tuned_filter": ratios,
                            "median": float(np.median(list(ratios.values())))}
         print(f"seed {seed}: " + " ".join(f"{f} {r:.3f}" for f, r in ratios.items())

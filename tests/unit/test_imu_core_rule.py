@@ -38,7 +38,7 @@ def test_past_the_bottom_edge_by_the_grid_ratio_at_that_end_at_most_edge_steps()
 
 
 def test_a_stage_that_does_not_beat_the_previous_best_keeps_it() -> None:
-    previous = {"val_tilt_deg": -1.0}
+    previous = {"val_score": -1.0}
 
     def make(a: float) -> tuple[str, dict]:
         return "x", {"a": a}

@@ -164,7 +164,8 @@ def _core_error(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[n
 def filter_reference(seqs: Sequence[ImuSequence]) -> list[float]:
     """Per sequence, the tilt error of its family's best tuned filter: the filters tuned on the family's
     validation split as the benchmark tunes them (``FILTER_VAL_SPLIT``, cached under ``CACHE_DIR``), the
-    best by validation error. The core's validation sequences are that split's first ones."""
+    best by validation error, run on each sequence itself (with the default settings the core's validation
+    sequences are that split's first ones)."""
     from neuroedge.imu.baselines import BASELINES, evaluate
     from neuroedge.imu.evaluate import FILTER_VAL_SPLIT, load_or_tune_filters
 
@@ -190,10 +191,10 @@ def _search(make: Callable[..., tuple[str, dict]], grids: Sequence[Sequence[floa
     def score(args: tuple[float, ...]) -> bool:
         nonlocal best, chosen
         label, choice = make(*args)
-        choice["val_tilt_deg"] = err_of(choice)
+        choice["val_score"] = err_of(choice)
         if log:
-            log(f"{label}: {choice['val_tilt_deg']:.3f}°")
-        if best is None or choice["val_tilt_deg"] < best["val_tilt_deg"]:
+            log(f"{label}: {choice['val_score']:.3f}")
+        if best is None or choice["val_score"] < best["val_score"]:
             best, chosen = choice, args
             return True
         return False
@@ -250,9 +251,10 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
     three = _search(stiff, [config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid,
                             config.stiff_z_grid], two, err_of, log)
     best = _search(accel_floor, [config.accel_floor_grid, config.accel_floor_s_grid], three, err_of, log)
-    best["without_accel_floor_val_tilt_deg"] = three["val_tilt_deg"]
-    best["single_hypothesis_val_tilt_deg"] = one["val_tilt_deg"]
-    best["without_stiff_val_tilt_deg"] = two["val_tilt_deg"]
+    best["without_accel_floor_val_score"] = three["val_score"]
+    best["single_hypothesis_val_score"] = one["val_score"]
+    best["without_stiff_val_score"] = two["val_score"]
+    best["criterion"] = config.core_criterion  # what ``val_score`` is: degrees (geomean) or a ratio (worst_family)
     return best
 
 
