@@ -68,3 +68,21 @@ def test_worst_family_criterion_is_the_largest_family_geometric_mean_of_ratios()
     assert abs(_core_error(cp, seqs, sigma, errors) - 1.0) < 1e-12
     halved_vehicle = [errors[0] / 3, errors[1] * 3, errors[2] / 2]  # handheld's geometric mean stays 1
     assert abs(_core_error(cp, seqs, sigma, halved_vehicle) - 2.0) < 1e-9
+
+
+def test_filter_reference_is_the_best_tuned_filter_on_each_sequence(monkeypatch) -> None:  # noqa: ANN001
+    """Each sequence's reference: its family's filter with the lowest validation error, at its tuned settings."""
+    from neuroedge.imu import evaluate as ev
+    from neuroedge.imu.baselines import BASELINES, evaluate
+    from neuroedge.imu.families import generate_split
+    from neuroedge.imu.train import filter_reference
+
+    tunings = {"handheld": {"madgwick": {"params": {"gain": 0.02}, "val_tilt_deg": 1.0},
+                            "mahony": {"params": BASELINES["mahony"].defaults, "val_tilt_deg": 2.0}},
+               "vehicle": {"madgwick": {"params": {"gain": 0.02}, "val_tilt_deg": 3.0},
+                           "mahony": {"params": BASELINES["mahony"].defaults, "val_tilt_deg": 2.0}}}
+    monkeypatch.setattr(ev, "load_or_tune_filters", lambda family, *args, **kw: tunings[family])
+    seqs = generate_split("val", "handheld", 1, 8.0) + generate_split("val", "vehicle", 1, 8.0)
+    expected = [evaluate(BASELINES["madgwick"].run, seqs[:1], {"gain": 0.02})["tilt_deg"],
+                evaluate(BASELINES["mahony"].run, seqs[1:], BASELINES["mahony"].defaults)["tilt_deg"]]
+    assert filter_reference(seqs) == expected
