@@ -9,9 +9,9 @@ filters on; the test split is never read). Per family:
   (read from ``benchmarks/results/imu.json``);
 * ``model``: the shipped (in-family) model;
 * ``oracle_sigma``: the shipped model's core fed the generator's true ``σ_a`` (the network's target: the
-  RMS per axis of the true linear acceleration over the training's window: causal 0.25 s since the
-  networks of the causal target; imu_ceiling.json predates them and used a centred 1 s one) instead of the
-  network's estimate: the ceiling of a perfect network under the current design;
+  RMS per axis of the true linear acceleration over the training's window, centred 1 s, the shipped
+  ``TrainConfig``'s target) instead of the network's estimate: the ceiling of a perfect network under the
+  current design;
 * ``oracle_sigma_rule``: the true ``σ_a`` into a core whose constants the training rule itself
   (``neuroedge.imu.train.tune_core``, on the all-family core validation split, 5 x 40 s per family)
   chose for that true ``σ_a``: the ceiling of the current design with a perfect network;
