@@ -49,6 +49,10 @@ for ``all``, the in-family model at both, scored on every family's validation sp
 rule, written before the run: 4000 steps replaces 2000 if, over the five held-out families, the largest
 ratio is no higher and the median at most 0.02 above, and the in-family model's median ratio over the
 five families is lower.
+Result (2026-12-03; 2000 / 4000 steps): held out, handheld 0.614 / 0.617, random_walk 0.690 / 0.682,
+vehicle 0.927 / 0.858, fast_rotation 0.641 / 0.572, impacts 0.867 / 0.785: largest 0.927 / 0.858,
+median 0.690 / 0.682; in family 0.578/0.643/0.815/0.402/0.701 / 0.499/0.598/0.651/0.348/0.709, median
+0.643 / 0.598. So 4000 steps is the setting now (``neuroedge.imu.train.TrainConfig.steps``).
 The test split is never read.
 """
 
