@@ -147,20 +147,31 @@ def ensemble(family: str, seeds: list[int]) -> None:
     print(line + f" | {time.time() - t:.0f} s", flush=True)
 
 
-def criterion(families: list[str]) -> None:
+def _best_filter_val(family: str) -> float:
+    """The best tuned filter's tilt error on ``family``'s validation split (the split it was tuned on)."""
     from neuroedge.imu.evaluate import load_or_tune_filters
+
+    return min(f["val_tilt_deg"] for f in load_or_tune_filters(family, N_VAL, VAL_S, train.CACHE_DIR).values())
+
+
+def _held_out(family: str) -> tuple:
+    """``(config, network-only model, core validation, its σ_a, held-out validation, best filter there)``
+    for the model trained without ``family`` (its network from the cache)."""
     from neuroedge.imu.fast import AttitudeModel
     from neuroedge.imu.learn import load_or_train_network
 
+    config = _without(family)
+    arrays, _ = load_or_train_network(config.net(), train.CACHE_DIR)
+    model = AttitudeModel.from_arrays(arrays, np.zeros(0))
+    val = train.validation(config)
+    sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
+    return config, model, val, sigma, generate_split("val", family, N_VAL, VAL_S), _best_filter_val(family)
+
+
+def criterion(families: list[str]) -> None:
     for fam in families:
         t = time.time()
-        config = _without(fam)
-        arrays, _ = load_or_train_network(config.net(), train.CACHE_DIR)
-        model = AttitudeModel.from_arrays(arrays, np.zeros(0))
-        val = train.validation(config)
-        sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
-        held = generate_split("val", fam, N_VAL, VAL_S)
-        ref = min(f["val_tilt_deg"] for f in load_or_tune_filters(fam, N_VAL, VAL_S, train.CACHE_DIR).values())
+        config, model, val, sigma, held, ref = _held_out(fam)
         line = f"{fam}:"
         for name in train.CRITERIA:
             core = train.tune_core(replace(config, core_criterion=name), val, sigma)
@@ -170,19 +181,9 @@ def criterion(families: list[str]) -> None:
 
 
 def stiff_z(families: list[str]) -> None:
-    from neuroedge.imu.evaluate import load_or_tune_filters
-    from neuroedge.imu.fast import AttitudeModel
-    from neuroedge.imu.learn import load_or_train_network
-
     for fam in families:
         t = time.time()
-        config = _without(fam)
-        arrays, _ = load_or_train_network(config.net(), train.CACHE_DIR)
-        model = AttitudeModel.from_arrays(arrays, np.zeros(0))
-        val = train.validation(config)
-        sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
-        held = generate_split("val", fam, N_VAL, VAL_S)
-        ref = min(f["val_tilt_deg"] for f in load_or_tune_filters(fam, N_VAL, VAL_S, train.CACHE_DIR).values())
+        config, model, val, sigma, held, ref = _held_out(fam)
         line = f"{fam}:"
         for grid in (config.stiff_z_grid, (1.0, 2.0, 4.0, 8.0)):
             core = train.tune_core(replace(config, stiff_z_grid=grid), val, sigma)
@@ -192,15 +193,12 @@ def stiff_z(families: list[str]) -> None:
 
 
 def steps(names: list[str]) -> None:
-    from neuroedge.imu.evaluate import load_or_tune_filters
-
     for name in names:
         t = time.time()
         config = train.TrainConfig() if name == "all" else _without(name)
         scored = FAMILIES if name == "all" else (name,)
         held = {f: generate_split("val", f, N_VAL, VAL_S) for f in scored}
-        ref = {f: min(x["val_tilt_deg"] for x in load_or_tune_filters(f, N_VAL, VAL_S, train.CACHE_DIR).values())
-               for f in scored}
+        ref = {f: _best_filter_val(f) for f in scored}
         line = f"{name}:"
         for n_steps, cache in ((2000, train.CACHE_DIR), (4000, CHECK_CACHE / "steps4000")):
             model, _, meta = train.load_or_train(replace(config, steps=n_steps), cache_dir=cache)
