@@ -168,14 +168,20 @@ def _held_out(family: str) -> tuple:
     return config, model, val, sigma, generate_split("val", family, N_VAL, VAL_S), _best_filter_val(family)
 
 
+def _core_scored(config: train.TrainConfig, model: object, val: list, sigma: list, held: list) -> tuple[dict, float]:
+    """The core ``config``'s rule chooses on ``val`` (with the network's ``sigma``), and the model's mean tilt
+    error with it on the held-out split ``held``."""
+    core = train.tune_core(config, val, sigma)
+    return core, score_model(model.with_core(train.params_of(core)), held)["tilt_deg"]
+
+
 def criterion(families: list[str]) -> None:
     for fam in families:
         t = time.time()
         config, model, val, sigma, held, ref = _held_out(fam)
         line = f"{fam}:"
         for name in train.CRITERIA:
-            core = train.tune_core(replace(config, core_criterion=name), val, sigma)
-            err = score_model(model.with_core(train.params_of(core)), held)["tilt_deg"]
+            core, err = _core_scored(replace(config, core_criterion=name), model, val, sigma, held)
             line += f" {name} own {core['val_score']:.4f} held-out {err:.4f} ratio {err / ref:.4f} |"
         print(line + f" best filter {ref:.4f} | {time.time() - t:.0f} s", flush=True)
 
@@ -186,8 +192,7 @@ def stiff_z(families: list[str]) -> None:
         config, model, val, sigma, held, ref = _held_out(fam)
         line = f"{fam}:"
         for grid in (config.stiff_z_grid, (1.0, 2.0, 4.0, 8.0)):
-            core = train.tune_core(replace(config, stiff_z_grid=grid), val, sigma)
-            err = score_model(model.with_core(train.params_of(core)), held)["tilt_deg"]
+            core, err = _core_scored(replace(config, stiff_z_grid=grid), model, val, sigma, held)
             line += f" z grid {grid}: z_s {core.get('stiff', {}).get('gate_z')} ratio {err / ref:.4f} |"
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
