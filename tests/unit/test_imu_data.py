@@ -87,6 +87,25 @@ def test_impacts_are_short_and_leave_the_velocity() -> None:
     assert np.max(np.abs(np.cumsum(lin, axis=0) / seq.rate_hz)) < 3.0
 
 
+def _window_rms(lin: np.ndarray, rate: float, seconds: float = 2.0) -> np.ndarray:
+    n = int(rate * seconds)
+    power = (lin[int(rate) * 2:] ** 2).sum(axis=1)  # after the still first second and its ramp
+    return np.sqrt(power[: len(power) // n * n].reshape(-1, n).mean(axis=1))
+
+
+def test_a_third_of_the_sequences_move_steadily_the_rest_in_bursts() -> None:
+    """Drawn per sequence: a steady sequence's 2 s RMS of linear acceleration varies far less than a bursty
+    one's, at its own level; about a third of a split is steady."""
+    seqs = generate_split("val", "random_walk", 30, duration_s=60.0, rate_hz=100.0, pauses=False)
+    steady = [s for s in seqs if s.meta["config"].burst_tau_s == 0.0]
+    bursty = [s for s in seqs if s.meta["config"].burst_tau_s > 0.0]
+    assert 5 <= len(steady) <= 15
+    spread = lambda s: np.std(np.log(_window_rms(s.meta["linear_acc_world"], s.rate_hz)))  # noqa: E731
+    assert max(spread(s) for s in steady) < min(spread(s) for s in bursty)
+    levels = {round(s.meta["config"].disturbance_std, 3) for s in steady}
+    assert len(levels) == len(steady) and all(0.7 <= v <= 3.0 for v in levels)
+
+
 def test_splits_draw_rate_and_sensor_per_sequence() -> None:
     seqs = generate_split("val", "handheld", 4, duration_s=3.0)
     rates = [s.rate_hz for s in seqs]

@@ -10,6 +10,14 @@ Common to every family (frame: body -> world, world z up, see ``neuroedge.imu.qu
 * accelerometer ``f_k = R(q_k)^T (a_lin,k + g e_z) + m_k``: specific force (+g on the up axis at rest),
   ``m`` white noise. ``a_lin`` (world frame) is what each family defines;
 * the device is at rest for the first second (every method levels itself on the first sample);
+* **steady intensity** (drawn for a third of the sequences, ``_steady``): the linear acceleration has no
+  burst envelope, at its own level and time scale. Why: every family's disturbance came in bursts
+  (``burst_tau_s``), so the network learnt that quiet moments are common and read a momentary lull in
+  steady random motion as one; with its σ_a dipping there the model lost to tuned filters on steady
+  random-walk motion (the independent generator's ``fast`` and ``slow``, and our own ``random_walk``
+  with the envelope off: 1.15x the best tuned filter on 6 validation sequences, where the core with the
+  true 1 s RMS as σ_a scores 0.80x). Kept by a rule written before the retraining: only if the held-out
+  models stay never worse than the best tuned filter on every family's (new) validation split;
 * **pauses** (``ImuConfig.pauses``, drawn for half the sequences): the device is put down now and then and
   picked up again (rests of 2-10 s, every 4-15 s of motion). The family's motion is *paused*, not cut: it
   runs on a clock ``τ(t) = ∫ e dt`` with ``e`` going smoothly from 1 (moving) to 0 (at rest) and back, so
@@ -298,14 +306,24 @@ def generate(seed: int, config: ImuConfig = ImuConfig()) -> ImuSequence:  # noqa
 
 
 def random_sensor(rng: np.random.Generator) -> dict[str, float | bool]:
-    """A consumer-grade sensor and rate (MPU6050/BMI160/LSM6DS class), and whether the device is put down
-    now and then (half the sequences): drawn, not a family."""
+    """A consumer-grade sensor and rate (MPU6050/BMI160/LSM6DS class), whether the device is put down
+    now and then (half the sequences), and whether it moves steadily (a third): drawn, not a family."""
     return {"rate_hz": round(float(rng.uniform(50.0, 400.0)), 1),
             "gyro_noise_dps_rthz": float(rng.uniform(0.004, 0.02)),
             "gyro_bias_dps": float(rng.uniform(0.2, 1.0)),
             "gyro_bias_walk_dps_rts": float(rng.uniform(0.003, 0.02)),
             "accel_noise_rthz": float(rng.uniform(0.001, 0.004)),
-            "pauses": bool(rng.random() < 0.5)}  # drawn last: the draws above are what they were
+            "pauses": bool(rng.random() < 0.5),  # drawn after the sensor: the draws above are what they were
+            **_steady(rng)}
+
+
+def _steady(rng: np.random.Generator) -> dict[str, float]:
+    """A third of the sequences move with a **steady intensity**: no burst envelope, at a level (0.7-3 m/s²
+    per axis) and time scale (0.1-0.4 s) of their own; the rest keep the family's bursts and settings."""
+    if rng.random() >= 1.0 / 3.0:
+        return {}
+    return {"burst_tau_s": 0.0, "disturbance_std": float(rng.uniform(0.7, 3.0)),
+            "disturbance_tau_s": float(rng.uniform(0.1, 0.4))}
 
 
 def split_seed(split: str, family: str, index: int) -> int:
