@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/imu_rule_checks.py criterion FAMILY [FAMILY ...] # ~3 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py stiff_z FAMILY [FAMILY ...]   # ~3 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py steps all|FAMILY [...]        # ~15 min each on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py coverage all|FAMILY [...]     # ~1 min each, trained
 
 ``edge``: for each family, the model trained without it (cached, ``load_or_train``), its core chosen with
 stepping past the grids' edges (3 steps) and on the grids only (0), each scored on the held-out family's
@@ -53,6 +54,11 @@ Result (2026-12-03; 2000 / 4000 steps): held out, handheld 0.614 / 0.617, random
 vehicle 0.927 / 0.858, fast_rotation 0.641 / 0.572, impacts 0.867 / 0.785: largest 0.927 / 0.858,
 median 0.690 / 0.682; in family 0.578/0.643/0.815/0.402/0.701 / 0.499/0.598/0.651/0.348/0.709, median
 0.643 / 0.598. So 4000 steps is the setting now (``neuroedge.imu.train.TrainConfig.steps``).
+``coverage``: the shipped training settings (``load_or_train``, cached), for FAMILY the model trained
+without it scored on FAMILY's validation split as the ratio to its best tuned filter, for ``all`` the
+in-family model on every family's; each ratio also over the split's steady and bursty sequences apart
+(``neuroedge.imu.families._steady``). The rule for steady intensity, written before its run: kept only if
+every held-out ratio is at most 1.0.
 The test split is never read.
 """
 
@@ -213,6 +219,21 @@ def steps(names: list[str]) -> None:
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
+def coverage(names: list[str]) -> None:
+    for name in names:
+        t = time.time()
+        model, _, meta = train.load_or_train(train.TrainConfig() if name == "all" else _without(name))
+        line = f"{name}:"
+        for fam in FAMILIES if name == "all" else (name,):
+            held, ref = generate_split("val", fam, N_VAL, VAL_S), _best_filter_val(fam)
+            errs = score_model(model, held)["per_sequence_tilt_deg"]
+            steady = [s.meta["config"].burst_tau_s == 0.0 for s in held]
+            parts = {k: [e for e, st in zip(errs, steady, strict=True) if st == want] for k, want in (("steady", True), ("bursty", False))}
+            line += f" {fam} ratio {np.mean(errs) / ref:.3f} (" + ", ".join(
+                f"{k} {len(v)}: {np.mean(v) / ref:.3f}" for k, v in parts.items() if v) + ") |"
+        print(line + f" own {meta['core']['val_score']:.4f} | {time.time() - t:.0f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) >= 2 and args[0] == "edge" and all(f in FAMILIES for f in args[1:]):
@@ -227,9 +248,12 @@ def main(argv: list[str] | None = None) -> None:
         stiff_z(args[1:])
     elif len(args) >= 2 and args[0] == "steps" and all(f in ("all", *FAMILIES) for f in args[1:]):
         steps(args[1:])
+    elif len(args) >= 2 and args[0] == "coverage" and all(f in ("all", *FAMILIES) for f in args[1:]):
+        coverage(args[1:])
     else:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
-                 "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps all|FAMILY...")
+                 "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps all|FAMILY... | "
+                 "coverage all|FAMILY...")
 
 
 if __name__ == "__main__":
