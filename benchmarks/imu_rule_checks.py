@@ -58,7 +58,9 @@ median 0.690 / 0.682; in family 0.578/0.643/0.815/0.402/0.701 / 0.499/0.598/0.65
 without it scored on FAMILY's validation split as the ratio to its best tuned filter, for ``all`` the
 in-family model on every family's; each ratio also over the split's steady and bursty sequences apart
 (``neuroedge.imu.families._steady``). The rule for steady intensity, written before its run: kept only if
-every held-out ratio is at most 1.0.
+every held-out ratio is at most 1.0. Result (2026-12-03, networks of bfce968): handheld 0.510, random_walk
+0.543 (steady 0.720, bursty 0.366), vehicle 0.969, fast_rotation 0.644, impacts 0.844, so it is kept; in
+family 0.491/0.534/0.757/0.451/0.767.
 The test split is never read.
 """
 
