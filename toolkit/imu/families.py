@@ -17,8 +17,7 @@ Common to every family (frame: body -> world, world z up, see ``neuroedge.imu.qu
   random-walk motion (the independent generator's ``fast`` and ``slow``, and our own ``random_walk``
   with the envelope off: 1.15x the best tuned filter on 6 validation sequences, where the core with the
   true 1 s RMS as σ_a scores 0.80x). Kept by a rule written before the retraining: only if the held-out
-  models stay never worse than the best tuned filter on every family's (new) validation split (they did:
-  0.51-0.97x, ``benchmarks/imu_rule_checks.py coverage``);
+  models stay never worse than the best tuned filter on every family's (new) validation split;
 * **pauses** (``ImuConfig.pauses``, drawn for half the sequences): the device is put down now and then and
   picked up again (rests of 2-10 s, every 4-15 s of motion). The family's motion is *paused*, not cut: it
   runs on a clock ``τ(t) = ∫ e dt`` with ``e`` going smoothly from 1 (moving) to 0 (at rest) and back, so
