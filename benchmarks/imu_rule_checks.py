@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/imu_rule_checks.py stiff_z FAMILY [FAMILY ...]   # ~3 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py steps all|FAMILY [...]        # ~15 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py coverage all|FAMILY [...]     # ~1 min each, trained
+    .venv/bin/python benchmarks/imu_rule_checks.py steady [MODEL.npz]            # ~3 min on one core
 
 ``edge``: for each family, the model trained without it (cached, ``load_or_train``), its core chosen with
 stepping past the grids' edges (3 steps) and on the grids only (0), each scored on the held-out family's
@@ -61,6 +62,10 @@ in-family model on every family's; each ratio also over the split's steady and b
 every held-out ratio is at most 1.0. Result (2026-12-03, networks of bfce968): handheld 0.510, random_walk
 0.543 (steady 0.720, bursty 0.366), vehicle 0.969, fast_rotation 0.644, impacts 0.844, so it is kept; in
 family 0.491/0.534/0.757/0.451/0.767.
+``steady``: the diagnosis behind steady intensity, on random_walk's first 6 validation sequences as
+drawn and the same seeds with the burst envelope off and no pauses: every filter tuned on each set, and
+the ratio to the best of them of the shipped model (or MODEL.npz) and of its core fed the true 1 s RMS
+as ``σ_a`` (the network's target: a perfect network).
 The test split is never read.
 """
 
@@ -237,6 +242,22 @@ def coverage(names: list[str]) -> None:
         print(line + f" own {meta['core']['val_score']:.4f} | {time.time() - t:.0f} s", flush=True)
 
 
+def steady(path: str | None) -> None:
+    from neuroedge.imu.core import core_scan
+    from neuroedge.imu.evaluate import score_run, tune_filters
+    from neuroedge.imu.fast import AttitudeModel
+    from neuroedge.imu.learn import TARGET_FLOOR, disturbance_target
+
+    model = AttitudeModel.load(path) if path else AttitudeModel.load()
+    oracle = lambda s: core_scan(s.acc, s.gyr, np.maximum(np.exp(disturbance_target(s)[:, 0]) - TARGET_FLOOR, 1e-3),  # noqa: E731
+                                 s.rate_hz, model.core)
+    for label, overrides in (("as drawn", {}), ("steady", {"burst_tau_s": 0.0, "pauses": False})):
+        seqs = generate_split("val", "random_walk", 6, VAL_S, **overrides)
+        best = min(f["val_tilt_deg"] for f in tune_filters(seqs).values())
+        print(f"random_walk {label}: model {score_model(model, seqs)['tilt_deg'] / best:.3f}, core with the true "
+              f"1 s RMS {score_run(oracle, seqs)['tilt_deg'] / best:.3f} x the best tuned filter ({best:.3f}°)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) >= 2 and args[0] == "edge" and all(f in FAMILIES for f in args[1:]):
@@ -253,10 +274,12 @@ def main(argv: list[str] | None = None) -> None:
         steps(args[1:])
     elif len(args) >= 2 and args[0] == "coverage" and all(f in ("all", *FAMILIES) for f in args[1:]):
         coverage(args[1:])
+    elif len(args) in (1, 2) and args[0] == "steady":
+        steady(args[1] if len(args) == 2 else None)
     else:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps all|FAMILY... | "
-                 "coverage all|FAMILY...")
+                 "coverage all|FAMILY... | steady [MODEL.npz]")
 
 
 if __name__ == "__main__":
