@@ -120,6 +120,9 @@ class TrainConfig:
     core_n_val: int = 5  # per family: the core's validation split (the network's is n_val x val_duration_s)
     core_val_s: float = 40.0
     core_criterion: str = "worst_family"  # or "geomean" (``_core_error``; module doc)
+    # worst_family only: the first stage is also searched by these aggregates of the family ratios, and the
+    # rest of the search runs from each choice; the lowest worst family at the end wins (``tune_core``)
+    core_starts: tuple[str, ...] = ("max", "median", "gmean")
 
     def net(self) -> NetConfig:
         """The network's own settings (its cache key)."""
@@ -149,19 +152,23 @@ def tilt_deg(q: np.ndarray, seq: ImuSequence, warmup_s: float = WARMUP_S) -> flo
 CRITERIA = ("geomean", "worst_family")
 
 
+AGGREGATES = {"max": np.max, "median": np.median, "gmean": lambda r: np.exp(np.mean(np.log(r)))}
+
+
 def _core_error(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[np.ndarray],
-                reference: Sequence[float] | None = None) -> float:
+                reference: Sequence[float] | None = None, aggregate: str = "max") -> float:
     """Without ``reference`` (``geomean``): the geometric mean of the sequences' tilt errors, scale-free, so
     a family with large errors (a vehicle's) does not outvote one with small errors (a hand's). With it
     (``worst_family``): per family, the geometric mean of each sequence's error over its ``reference`` (the
-    best tuned filter's error on it, ``filter_reference``); the largest over the families."""
+    best tuned filter's error on it, ``filter_reference``); the largest over the families (``aggregate``:
+    or their median, or geometric mean, for ``tune_core``'s other starts)."""
     logs = np.array([np.log(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s))
                      for s, sa in zip(seqs, sigma_a, strict=True)])
     if reference is None:
         return float(np.exp(logs.mean()))
     ratios = logs - np.log(np.asarray(reference))
     fams = np.array([s.meta["family"] for s in seqs])
-    return float(max(np.exp(ratios[fams == f].mean()) for f in dict.fromkeys(fams)))
+    return float(AGGREGATES[aggregate](np.array([np.exp(ratios[fams == f].mean()) for f in dict.fromkeys(fams)])))
 
 
 def filter_reference(seqs: Sequence[ImuSequence]) -> list[float]:
@@ -226,8 +233,8 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
     seqs = [replace(s, acc=np.ascontiguousarray(s.acc), gyr=np.ascontiguousarray(s.gyr)) for s in seqs]
     sas = [np.ones(len(s)) for s in seqs] if sigma_a is None else sigma_a
 
-    def err_of(choice: dict) -> float:
-        return _core_error(params_of(choice), seqs, sas, reference)
+    def err_of(choice: dict, aggregate: str = "max") -> float:
+        return _core_error(params_of(choice), seqs, sas, reference, aggregate)
 
     def bounded(c: float, f: float, t: float, sg: float) -> tuple[str, dict]:
         return (f"bounded c={c} floor={f} tau={t} sigma_a={sg}",
@@ -249,15 +256,24 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
 
     first = ([(1.0,), config.floor_grid, config.tau_grid, config.sigma_grid] if sigma_a is None
              else [config.c_grid, config.floor_grid, config.tau_grid, (-1.0,)])
-    one = _search(bounded, first, None, err_of, log)
-    two = _search(loose, [config.slow_tau_grid, config.slow_c_grid, config.gate_s_grid, config.gate_z_grid],
-                  one, err_of, log)
-    three = _search(stiff, [config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid,
-                            config.stiff_z_grid], two, err_of, log)
-    best = _search(accel_floor, [config.accel_floor_grid, config.accel_floor_s_grid], three, err_of, log)
-    best["without_accel_floor_val_score"] = three["val_score"]
-    best["single_hypothesis_val_score"] = one["val_score"]
-    best["without_stiff_val_score"] = two["val_score"]
+    finals: list[dict] = []
+    seen: list[dict] = []
+    for start in config.core_starts if reference is not None else ("max",):
+        one = _search(bounded, first, None, lambda ch, a=start: err_of(ch, a), log)
+        choice = {k: v for k, v in one.items() if k != "val_score"}
+        if choice in seen:  # the same first choice as an earlier start: the same path
+            continue
+        seen.append(choice)
+        one = {**one, "val_score": err_of(one)}
+        two = _search(loose, [config.slow_tau_grid, config.slow_c_grid, config.gate_s_grid, config.gate_z_grid],
+                      one, err_of, log)
+        three = _search(stiff, [config.stiff_c_grid, config.stiff_floor_grid, config.stiff_tau_grid,
+                                config.stiff_z_grid], two, err_of, log)
+        best = _search(accel_floor, [config.accel_floor_grid, config.accel_floor_s_grid], three, err_of, log)
+        finals.append({**best, "start": start, "without_accel_floor_val_score": three["val_score"],
+                       "single_hypothesis_val_score": one["val_score"], "without_stiff_val_score": two["val_score"]})
+    best = min(finals, key=lambda c: c["val_score"])  # the first start wins a tie
+    best["start_val_scores"] = {c["start"]: c["val_score"] for c in finals}
     best["criterion"] = config.core_criterion  # what ``val_score`` is: degrees (geomean) or a ratio (worst_family)
     return best
 
