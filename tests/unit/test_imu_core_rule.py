@@ -86,3 +86,29 @@ def test_filter_reference_is_the_best_tuned_filter_on_each_sequence(monkeypatch)
     expected = [evaluate(BASELINES["madgwick"].run, seqs[:1], {"gain": 0.02})["tilt_deg"],
                 evaluate(BASELINES["mahony"].run, seqs[1:], BASELINES["mahony"].defaults)["tilt_deg"]]
     assert filter_reference(seqs) == expected
+
+
+def test_every_start_runs_the_whole_search_and_the_lowest_worst_family_wins(monkeypatch) -> None:  # noqa: ANN001
+    """``core_starts``: the first stage chosen by each aggregate of the family ratios, the rest of the search
+    from each; the final choice is the lowest worst family, so never worse than the worst-family start alone."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from neuroedge.imu import train
+    from neuroedge.imu.families import generate_split
+
+    monkeypatch.setattr(train, "filter_reference", lambda seqs: [1.0] * len(seqs))  # ratios are the errors
+    seqs = [s for f in ("handheld", "random_walk", "impacts") for s in generate_split("val", f, 1, 8.0)]
+    sigma = [np.full(len(s), 1.5) for s in seqs]
+    cfg = train.TrainConfig(c_grid=(0.5, 4.0), floor_grid=(0.1,), tau_grid=(0.3, 2.4), slow_tau_grid=(200.0,),
+                            slow_c_grid=(10.0,), gate_s_grid=(3.0,), gate_z_grid=(1.0,), stiff_c_grid=(0.1,),
+                            stiff_floor_grid=(0.03,), stiff_tau_grid=(0.3,), stiff_z_grid=(1.0,),
+                            accel_floor_grid=(1.0,), accel_floor_s_grid=(0.5,))
+    every = train.tune_core(cfg, seqs, sigma)
+    alone = train.tune_core(replace(cfg, core_starts=("max",)), seqs, sigma)
+    assert len(every["start_val_scores"]) >= 2  # on these sequences the starts choose different first filters
+    assert every["val_score"] == min(every["start_val_scores"].values()) < alone["val_score"]
+    assert every["start_val_scores"]["max"] == alone["val_score"] and list(alone["start_val_scores"]) == ["max"]
+    again = train._core_error(train.params_of(every), seqs, sigma, [1.0] * len(seqs))
+    assert abs(again - every["val_score"]) < 1e-12
