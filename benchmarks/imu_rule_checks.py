@@ -111,6 +111,11 @@ def _without(family: str, **settings: float | bool) -> train.TrainConfig:
     return train.TrainConfig(families=tuple(f for f in FAMILIES if f != family), **settings)
 
 
+def _named(name: str) -> tuple[train.TrainConfig, tuple[str, ...]]:
+    """``all``: the in-family settings, scored on every family; a family: trained without it, scored on it."""
+    return (train.TrainConfig(), FAMILIES) if name == "all" else (_without(name), (name,))
+
+
 def _core_with_steps(config: train.TrainConfig, val: list, sigma: list, steps: int) -> dict:
     """``tune_core`` with ``steps`` past each grid's edge (it looks ``_search`` up at call time)."""
     search = train._search
@@ -232,8 +237,7 @@ def stiff_z(families: list[str]) -> None:
 def steps(names: list[str]) -> None:
     for name in names:
         t = time.time()
-        config = train.TrainConfig() if name == "all" else _without(name)
-        scored = FAMILIES if name == "all" else (name,)
+        config, scored = _named(name)
         held = {f: generate_split("val", f, N_VAL, VAL_S) for f in scored}
         ref = {f: _best_filter_val(f) for f in scored}
         line = f"{name}:"
@@ -249,9 +253,10 @@ def steps(names: list[str]) -> None:
 def coverage(names: list[str]) -> None:
     for name in names:
         t = time.time()
-        model, _, meta = train.load_or_train(train.TrainConfig() if name == "all" else _without(name))
+        config, scored = _named(name)
+        model, _, meta = train.load_or_train(config)
         line = f"{name}:"
-        for fam in FAMILIES if name == "all" else (name,):
+        for fam in scored:
             held, ref = generate_split("val", fam, N_VAL, VAL_S), _best_filter_val(fam)
             errs = np.array(score_model(model, held)["per_sequence_tilt_deg"])
             steady = np.array([s.meta["config"].burst_tau_s == 0.0 for s in held])
@@ -264,13 +269,13 @@ def coverage(names: list[str]) -> None:
 def starts(names: list[str]) -> None:
     for name in names:
         t = time.time()
-        config = train.TrainConfig() if name == "all" else _without(name)
+        config, scored = _named(name)
         model, _, meta = train.load_or_train(config)  # the committed rule (a single start), cached as the model
         val = train.validation(config)
         sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
         every = train.tune_core(replace(config, core_starts=EVERY_START), val, sigma)
         line = f"{name}:"
-        for fam in FAMILIES if name == "all" else (name,):
+        for fam in scored:
             held, ref = generate_split("val", fam, N_VAL, VAL_S), _best_filter_val(fam)
             r1, r3 = (score_model(model.with_core(cp), held)["tilt_deg"] / ref
                       for cp in (model.core, train.params_of(every)))
