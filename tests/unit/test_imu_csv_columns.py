@@ -1,4 +1,4 @@
-"""A user's CSV as it comes: other header names (mapped with --columns), another delimiter, not text."""
+"""A user's CSV as it comes: other header names (mapped with --columns), other delimiters, a decimal comma, not text."""
 
 from __future__ import annotations
 
@@ -37,10 +37,32 @@ def test_other_header_names_are_named_in_the_error_and_mapped_with_columns(tmp_p
         parse_columns("time=timestamp")
 
 
-def test_a_semicolon_file_and_a_binary_file_get_the_reason(tmp_path: Path) -> None:
-    _write(tmp_path / "semi.csv", ["t", "ax", "ay", "az", "gx", "gy", "gz"], ";")
-    with pytest.raises(ImuDataError, match="must be comma-separated"):
-        load_csv(tmp_path / "semi.csv")
+@pytest.mark.parametrize("delimiter", [";", "\t", "|", "  "])
+def test_semicolon_tab_bar_and_space_separated_files_read_as_the_comma_file(tmp_path: Path, delimiter: str) -> None:
+    header = ["t", "ax", "ay", "az", "gx", "gy", "gz"]
+    data = _write(tmp_path / "comma.csv", header)
+    _write(tmp_path / "other.csv", header, delimiter)
+    ref, seq = load_csv(tmp_path / "comma.csv"), load_csv(tmp_path / "other.csv")
+    np.testing.assert_array_equal(seq.acc, ref.acc)
+    np.testing.assert_allclose(seq.gyr, data[:, 4:7], atol=1e-6)
+    assert seq.rate_hz == ref.rate_hz
+
+
+def test_a_decimal_comma_is_read_only_where_the_comma_is_not_the_separator(tmp_path: Path) -> None:
+    header = ["t", "ax", "ay", "az", "gx", "gy", "gz"]
+    data = _write(tmp_path / "point.csv", header, ";")
+    text = (tmp_path / "point.csv").read_text()
+    (tmp_path / "decimal_comma.csv").write_text(text.replace(".", ","))
+    seq = load_csv(tmp_path / "decimal_comma.csv")
+    np.testing.assert_allclose(seq.acc, data[:, 1:4], atol=1e-6)
+    # In a comma-separated file a decimal comma splits a value in two: the row is refused, never read
+    # shifted by a column.
+    (tmp_path / "bad.csv").write_text("t,ax,ay,az,gx,gy,gz\n0,0,0,9,81,0,0,0\n0.01,0,0,9.81,0,0,0\n")
+    with pytest.raises(ImuDataError, match="bad.csv: line 2: 8 cells, but the header names 7"):
+        load_csv(tmp_path / "bad.csv")
+
+
+def test_a_binary_file_gets_the_reason(tmp_path: Path) -> None:
     (tmp_path / "blob.csv").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ImuDataError, match="blob.csv: not a text CSV file"):
         load_csv(tmp_path / "blob.csv")

@@ -2,13 +2,16 @@
 
     neuroedge imu run RECORDING.csv -o quats.csv [--gyro-units rad/s|deg/s] [--accel-units m/s2|g]
                       [--layout euroc|ros] [--time-units s|ms|us|ns] [--columns t=...,ax=...]
-                      [--compare-filters] [--model attitude.npz] [--force]
+                      [--compare-filters] [--reference-frame body-to-world|world-to-body|body-to-ned|ned-to-body]
+                      [--model attitude.npz] [--force]
 
 Reads ``t,ax,ay,az,gx,gy,gz`` (and ``qw,qx,qy,qz`` if the recording has a reference), checks the units
 against the data (gravity's magnitude when still; the gyro against the accelerometer's view of gravity)
 and the timestamps (rate, gaps; another tool's layout, such as EuRoC's with ns
 timestamps, is read as such: ``neuroedge.imu.layouts``), runs the model over the whole recording in one compiled call, and writes
-``t,qw,qx,qy,qz`` (body -> world, z up) atomically. With a reference it prints the tilt error, and with
+``t,qw,qx,qy,qz`` (body -> world, z up) atomically. With a reference (checked against the accelerometer
+first, so that a reference in another convention is refused with the one that fits, not scored:
+``neuroedge.imu.reference``) it prints the tilt error, and with
 ``--compare-filters`` that of RIANN and the classical filters at their library defaults (not tuned: there
 is no validation split for a user's recording). Imports nothing heavy until it runs.
 """
@@ -20,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from neuroedge.imu.layouts import LAYOUTS, TIME_UNITS  # tables of names only: the choices come from them
+# tables of names only: the choices come from them
+from neuroedge.imu.layouts import LAYOUTS, REFERENCE_FRAMES, TIME_UNITS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,6 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                      "t=timestamp,ax=acc_x,ay=acc_y,az=acc_z,gx=gyro_x,gy=gyro_y,gz=gyro_z")
     s.add_argument("--compare-filters", action="store_true",
                    help="with reference columns: also score RIANN and the classical filters (library defaults)")
+    s.add_argument("--reference-frame", default="body-to-world", choices=REFERENCE_FRAMES,
+                   help="the reference quaternions' convention (default: body -> world, z up, as the model's)")
+    s.add_argument("--skip-reference-check", action="store_true",
+                   help="score against the reference even if it disagrees with the accelerometer's gravity")
     s.add_argument("--model", help="a model .npz (default: the one shipped in the package)")
     s.add_argument("--skip-unit-check", action="store_true", help="run even if the units look wrong")
     s.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -64,6 +72,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"note: {args.recording}: read as the {seq.meta['layout']} layout (its header), time in "
               f"{seq.meta['time_units']}", file=sys.stderr)
     notes = [] if args.skip_unit_check else check_units(seq, args.recording)
+    if seq.q is not None:  # before the model runs: a reference that cannot be scored against fails fast
+        from dataclasses import replace
+
+        from neuroedge.imu.reference import check_reference, to_model_frame
+
+        if args.skip_reference_check:
+            ref, ref_notes = to_model_frame(seq.q, args.reference_frame), []
+        else:
+            ref, ref_notes = check_reference(seq, args.reference_frame, args.recording)
+        notes += ref_notes
+        seq = replace(seq, q=ref)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     model = AttitudeModel.load(args.model or SHIPPED)

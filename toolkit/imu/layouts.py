@@ -40,6 +40,10 @@ LAYOUTS: dict[str, Layout] = {
                                     for a in "xyz"}}, "ns", "rostopic echo -p of a sensor_msgs/Imu topic"),
 }
 
+# Reference quaternion conventions ``neuroedge.imu.reference`` converts (named here so the command line's
+# parser needs no numpy): the model's own first.
+REFERENCE_FRAMES = ("body-to-world", "world-to-body", "body-to-ned", "ned-to-body")
+
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 

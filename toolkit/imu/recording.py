@@ -1,8 +1,11 @@
 """Recordings in CSV: read (reference quaternions optional), check the units, write.
 
 A recording is a header naming at least ``t,ax,ay,az,gx,gy,gz`` (any order, case-insensitive), and
-optionally ``qw,qx,qy,qz`` (a reference attitude, body -> world, z up). Time in seconds; accelerometer in
-m/s² or g, gyro in rad/s or deg/s (``accel_units``, ``gyro_units``; converted on load).
+optionally ``qw,qx,qy,qz`` (a reference attitude, body -> world, z up; other conventions are converted
+and checked by ``neuroedge.imu.reference``). Separated by commas, semicolons, tabs, ``|`` or runs of
+spaces (what the header uses); where the separator is not a comma, a decimal comma is read as a point.
+Time in seconds; accelerometer in m/s² or g, gyro in rad/s or deg/s (``accel_units``, ``gyro_units``;
+converted on load).
 
 Every problem is an ``ImuDataError`` that names the file, and the line, column or option at fault:
 a missing column, a value that is not a finite number, a time that does not increase, a gap in the
@@ -81,7 +84,9 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
     if not path.is_file():
         raise ImuDataError(f"{path}: no such file")
     with open(path, newline="") as f:
-        reader = csv.reader(f)
+        delimiter = _delimiter(f.readline())
+        f.seek(0)
+        reader = csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f)
         try:
             raw_header = [header_name(h) for h in next(reader)]
         except StopIteration:
@@ -101,12 +106,9 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
         header = [renamed.get(h, h) for h in raw_header]
         missing = [c for c in SIGNAL_COLUMNS if c not in header]
         if missing:
-            hint = ""
-            if len(raw_header) == 1 and any(d in raw_header[0] for d in ";\t|"):
-                hint = "; the header is one column: the file must be comma-separated"
             raise ImuDataError(f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
                                f"expected {','.join(SIGNAL_COLUMNS)} (and optionally {','.join(REFERENCE_COLUMNS)}); "
-                               f"the header has {','.join(raw_header)[:200]}{hint}. Map other names with "
+                               f"the header has {','.join(raw_header)[:200]}. Map other names with "
                                f"--columns t=timestamp,ax=acc_x,..., or name a layout: --layout "
                                f"{'|'.join(n for n in LAYOUTS if n != 'neuroedge')}")
         ref = [c for c in REFERENCE_COLUMNS if c in header]
@@ -120,11 +122,16 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
         for line_no, row in enumerate(reader, start=2):
             if not row or all(not cell.strip() for cell in row):
                 continue
+            if len(row) != len(raw_header) and any(cell.strip() for cell in row[len(raw_header):]):
+                # more cells than names: a value would be read from its neighbour's column
+                raise ImuDataError(f"{path}: line {line_no}: {len(row)} cells, but the header names "
+                                   f"{len(raw_header)}; check the separator (and a decimal comma in a "
+                                   "comma-separated file)")
             values = []
             for col, i in zip(cols, index, strict=True):
                 cell = row[i].strip() if i < len(row) else ""
-                try:
-                    v = float(cell)
+                try:  # a decimal comma only where the comma is not the separator
+                    v = float(cell.replace(",", ".") if delimiter != "," and cell.count(",") == 1 else cell)
                 except ValueError:
                     raise ImuDataError(f"{path}: line {line_no}, column {col!r}: {cell!r} is not a number") from None
                 if not math.isfinite(v):
@@ -147,6 +154,15 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
     return ImuSequence(t, data[:, 1:4] * a_scale, data[:, 4:7] * g_scale, q, rate,
                        {"source": str(path), "gyro_units": gyro_units, "accel_units": accel_units,
                         "layout": layout or "neuroedge", "time_units": time_units or chosen.time_units})
+
+
+def _delimiter(header_line: str) -> str | None:
+    """The separator the header uses: the commonest of ``,`` ``;`` tab ``|``, or ``None`` (runs of spaces)."""
+    counts = {d: header_line.count(d) for d in ",;\t|"}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best]:
+        return best
+    return None if len(header_line.split()) > 1 else ","
 
 
 def _time_since_first(text: list[str], parsed: np.ndarray) -> np.ndarray:
