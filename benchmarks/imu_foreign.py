@@ -17,7 +17,15 @@ longer one does), the attitude integrated exactly with ``scipy.spatial.transform
   it; pitch and roll wobble 2-5° with it), at about 1.3 m/s, turning slowly. Here the attitude is the
   primary signal and the gyro is its exact body rate between samples, not the other way round.
 
-Sensor per recording: 100 or 200 Hz, gyro noise 0.005-0.03 °/s/√Hz, constant gyro bias up to ±1.5 °/s
+* ``ahrs`` and ``ahrs_default`` (added 2026-12-03, after the model was fixed; nothing is chosen on them):
+  motion and sensor from **another project's simulator**, ``ahrs.Sensors`` (the ``ahrs`` package):
+  its random angular positions (about 2.4 rad/s mean), the accelerometer gravity alone (no linear
+  acceleration: the sensor turns about its own centre), its own small gyro bias. ``ahrs`` draws the noise
+  at the same consumer figures as the other kinds (below); ``ahrs_default`` keeps the package's
+  defaults, a gyro noise of about 0.57 °/s/√Hz at 100 Hz (some 50x a consumer part's) and 0.1 m/s² on
+  the accelerometer. Its quaternions are body -> world, z up (``neuroedge.imu.reference`` checks them).
+
+Sensor per recording (the kinds of this file's own generator): 100 or 200 Hz, gyro noise 0.005-0.03 °/s/√Hz, constant gyro bias up to ±1.5 °/s
 per axis, accelerometer noise 0.001-0.006 m/s²/√Hz. Every filter is tuned on each kind's validation
 seeds (``neuroedge.imu.evaluate.tune_filters``) and the best on validation is the reference; the model
 is the shipped one, trained on our five families only, never on these. RIANN runs as shipped.
@@ -54,6 +62,8 @@ KINDS = {  # (rotation rate scale rad/s, its cut-off Hz, linear acceleration m/s
     "slow": (0.6, 0.3, 2.5, 0.5),
     "bursts": (3.0, 2.0, 4.0, 3.0),
     "walking": (0.3, 0.2, 0.0, 0.0),  # the heading's turn rate and its cut-off; the gait is in ``_walking``
+    "ahrs": (0.0, 0.0, 0.0, 0.0),  # ahrs.Sensors' motion (``_ahrs``)
+    "ahrs_default": (0.0, 0.0, 0.0, 0.0),
 }
 N_VAL, N_TEST, SECONDS = 6, 8, 40.0
 VAL_SEED, TEST_SEED = 1000, 5000
@@ -88,8 +98,28 @@ def _walking(rng: np.random.Generator, n: int, rate: float) -> tuple[Rotation, n
     return att[:-1], lin[:-1], body_rate
 
 
+def _ahrs(seed: int, kind: str, seconds: float) -> ImuSequence:
+    """A recording simulated by ``ahrs.Sensors`` (the module docstring says what it holds)."""
+    from ahrs import Sensors
+
+    rng = np.random.default_rng(seed)
+    rate = float(rng.choice([100.0, 200.0]))
+    n = int(seconds * rate)
+    noise = {}
+    if kind == "ahrs":  # per-sample standard deviations (deg/s, m/s²) from densities, as below
+        noise = {"gyr_noise": rng.uniform(0.005, 0.03) * np.sqrt(rate),
+                 "acc_noise": rng.uniform(0.001, 0.006) * np.sqrt(rate)}
+    sim = Sensors(num_samples=n, freq=rate, rng=rng, **noise)
+    gyr = np.asarray(sim.gyroscopes, dtype=np.float64)
+    return ImuSequence(np.arange(n) / rate, np.asarray(sim.accelerometers, dtype=np.float64), gyr,
+                       np.asarray(sim.quaternions, dtype=np.float64), rate,
+                       {"kind": kind, "seed": seed, "mean_rate_rad_s": float(np.linalg.norm(gyr, axis=1).mean())})
+
+
 def recording(seed: int, kind: str, seconds: float = SECONDS) -> ImuSequence:
     """One recording of ``kind`` (see the module docstring); ``q`` body -> world, w first, z up."""
+    if kind.startswith("ahrs"):
+        return _ahrs(seed, kind, seconds)
     rng = np.random.default_rng(seed)
     w_scale, w_cut, a_scale, a_cut = KINDS[kind]
     rate = float(rng.choice([100.0, 200.0]))

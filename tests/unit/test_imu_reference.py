@@ -51,8 +51,7 @@ def test_a_recording_from_another_projects_simulator() -> None:
     """``ahrs.Sensors`` (the ahrs package's IMU simulator, not ours) writes body -> world with z up."""
     from ahrs import Sensors
 
-    np.random.seed(3)
-    sim = Sensors(num_samples=3000, freq=100.0)
+    sim = Sensors(num_samples=3000, freq=100.0, rng=np.random.default_rng(3))
     seq = ImuSequence(np.arange(3000) / 100.0, sim.accelerometers, sim.gyroscopes,
                       np.asarray(sim.quaternions), 100.0, {})
     q, _ = check_reference(seq)
