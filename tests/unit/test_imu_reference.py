@@ -13,15 +13,14 @@ import pytest
 from neuroedge.imu import quaternion as quat
 from neuroedge.imu.families import FAMILIES, ImuSequence, generate_split
 from neuroedge.imu.recording import ImuDataError, save_csv
-from neuroedge.imu.reference import FRAMES, check_reference
+from neuroedge.imu.reference import CONVENTIONS, WORLD_TO_Z_UP, check_reference, name
 
-FLIP = np.array([0.0, 1.0, 0.0, 0.0])
-AS_WRITTEN = {  # body -> world (z up) as another convention would write it
-    "body-to-world": lambda q: q,
-    "world-to-body": quat.conj,
-    "body-to-ned": lambda q: quat.multiply(FLIP, q),
-    "ned-to-body": lambda q: quat.conj(quat.multiply(FLIP, q)),
-}
+
+def _as_written(q: np.ndarray, convention: tuple[str, str]) -> np.ndarray:
+    """Body -> world (z up) ``q`` as a reference in ``convention`` holds it (the inverse of reading it)."""
+    frame, world = convention
+    q = quat.multiply(quat.conj(WORLD_TO_Z_UP[world]), q)
+    return q if frame == "body-to-world" else quat.conj(q)
 
 
 def _same_rotation(a: np.ndarray, b: np.ndarray) -> bool:
@@ -29,16 +28,23 @@ def _same_rotation(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_each_convention_is_read_with_its_option_and_refused_without_it(family: str) -> None:
+def test_each_convention_is_read_with_its_options_and_refused_without_them(family: str) -> None:
     seq = generate_split("test", family, 1, duration_s=30.0)[0]
-    for frame, write in AS_WRITTEN.items():
-        held = replace(seq, q=write(seq.q))
-        q, _ = check_reference(held, frame)
+    for convention in CONVENTIONS:
+        held = replace(seq, q=_as_written(seq.q, convention))
+        q, _ = check_reference(held, *convention)
         assert _same_rotation(q, seq.q)
-        for other in FRAMES:
-            if other != frame:
-                with pytest.raises(ImuDataError, match=f"they fit --reference-frame {frame} "):
-                    check_reference(held, other, "rec.csv")
+        for other in CONVENTIONS:
+            if other != convention:
+                with pytest.raises(ImuDataError, match=f"they fit {name(convention)}"):
+                    check_reference(held, *other, path="rec.csv")
+
+
+def test_the_world_rotations_take_their_axis_up() -> None:
+    axes = {"z-up": [0, 0, 1], "z-down": [0, 0, -1], "y-up": [0, 1, 0], "y-down": [0, -1, 0],
+            "x-up": [1, 0, 0], "x-down": [-1, 0, 0]}
+    for world, axis in axes.items():
+        np.testing.assert_allclose(quat.rotate(WORLD_TO_Z_UP[world], np.array(axis, float)), [0, 0, 1], atol=1e-12)
 
 
 def test_scalar_last_quaternions_are_named() -> None:
@@ -56,7 +62,7 @@ def test_a_recording_from_another_projects_simulator() -> None:
                       np.asarray(sim.quaternions), 100.0, {})
     q, _ = check_reference(seq)
     assert _same_rotation(q, seq.q)
-    with pytest.raises(ImuDataError, match="they fit --reference-frame world-to-body"):
+    with pytest.raises(ImuDataError, match="they fit --reference-frame world-to-body --reference-world z-up"):
         check_reference(replace(seq, q=quat.conj(seq.q)))
 
 

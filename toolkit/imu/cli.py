@@ -2,7 +2,8 @@
 
     neuroedge imu run RECORDING.csv -o quats.csv [--gyro-units rad/s|deg/s] [--accel-units m/s2|g]
                       [--layout euroc|ros] [--time-units s|ms|us|ns] [--columns t=...,ax=...]
-                      [--compare-filters] [--reference-frame body-to-world|world-to-body|body-to-ned|ned-to-body]
+                      [--compare-filters] [--reference-frame body-to-world|world-to-body]
+                      [--reference-world z-up|z-down|y-up|y-down|x-up|x-down]
                       [--model attitude.npz] [--force]
 
 Reads ``t,ax,ay,az,gx,gy,gz`` (and ``qw,qx,qy,qz`` if the recording has a reference), checks the units
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 # tables of names only: the choices come from them
-from neuroedge.imu.layouts import LAYOUTS, REFERENCE_FRAMES, TIME_UNITS
+from neuroedge.imu.layouts import LAYOUTS, REFERENCE_FRAMES, REFERENCE_WORLDS, TIME_UNITS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--compare-filters", action="store_true",
                    help="with reference columns: also score RIANN and the classical filters (library defaults)")
     s.add_argument("--reference-frame", default="body-to-world", choices=REFERENCE_FRAMES,
-                   help="the reference quaternions' convention (default: body -> world, z up, as the model's)")
+                   help="which way the reference quaternions turn (default: body -> world, as the model's)")
+    s.add_argument("--reference-world", default="z-up", choices=REFERENCE_WORLDS,
+                   help="which axis of the reference's world is up (default z-up; NED: z-down; OptiTrack: y-up)")
     s.add_argument("--skip-reference-check", action="store_true",
                    help="score against the reference even if it disagrees with the accelerometer's gravity")
     s.add_argument("--model", help="a model .npz (default: the one shipped in the package)")
@@ -78,9 +81,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from neuroedge.imu.reference import check_reference, to_model_frame
 
         if args.skip_reference_check:
-            ref, ref_notes = to_model_frame(seq.q, args.reference_frame), []
+            ref, ref_notes = to_model_frame(seq.q, args.reference_frame, args.reference_world), []
         else:
-            ref, ref_notes = check_reference(seq, args.reference_frame, args.recording)
+            ref, ref_notes = check_reference(seq, args.reference_frame, args.reference_world, args.recording)
         notes += ref_notes
         seq = replace(seq, q=ref)
     for note in notes:

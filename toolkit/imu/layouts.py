@@ -41,8 +41,10 @@ LAYOUTS: dict[str, Layout] = {
 }
 
 # Reference quaternion conventions ``neuroedge.imu.reference`` converts (named here so the command line's
-# parser needs no numpy): the model's own first.
-REFERENCE_FRAMES = ("body-to-world", "world-to-body", "body-to-ned", "ned-to-body")
+# parser needs no numpy), the model's own first: which way the quaternion turns, and which of the
+# reference world's axes points up (NED is z-down; OptiTrack's default world is y-up).
+REFERENCE_FRAMES = ("body-to-world", "world-to-body")
+REFERENCE_WORLDS = ("z-up", "z-down", "y-up", "y-down", "x-up", "x-down")
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 

@@ -24,19 +24,20 @@ error into a figure about the convention, not the model. So the reference is che
   right reading was 6-18° nearer in every such case.
 
 A reference that fails is refused, naming the convention that passes both if one does;
-``--reference-frame`` converts a known one, and ``--skip-reference-check`` scores it anyway.
+``--reference-frame`` (which way the quaternion turns) and ``--reference-world`` (which world axis is up:
+NED is ``z-down``, OptiTrack's default ``y-up``) convert a known one, and ``--skip-reference-check``
+scores it anyway.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from neuroedge.imu import quaternion as quat
 from neuroedge.imu.families import GRAVITY, ImuSequence
-from neuroedge.imu.layouts import REFERENCE_FRAMES
+from neuroedge.imu.layouts import REFERENCE_FRAMES, REFERENCE_WORLDS
 from neuroedge.imu.recording import ImuDataError
 
 MAX_ANGLE_DEG = 10.0
@@ -44,21 +45,33 @@ MAGNITUDE = (0.9, 1.1)
 MIN_RATE_CORRELATION = 0.8
 MIN_RATE_RAD_S = 0.1
 RATE_STRIDE_S = 0.05
-_Z_FLIP = np.array([0.0, 1.0, 0.0, 0.0])  # 180° about x: a z-down world seen as a z-up one (tilt ignores yaw)
+_H = math.sqrt(0.5)
+WORLD_TO_Z_UP = {  # a constant rotation taking the reference world's up axis to z (tilt ignores yaw)
+    "z-up": np.array([1.0, 0.0, 0.0, 0.0]),
+    "z-down": np.array([0.0, 1.0, 0.0, 0.0]),  # 180° about x
+    "y-up": np.array([_H, _H, 0.0, 0.0]),  # +90° about x takes y to z
+    "y-down": np.array([_H, -_H, 0.0, 0.0]),
+    "x-up": np.array([_H, 0.0, -_H, 0.0]),  # -90° about y takes x to z
+    "x-down": np.array([_H, 0.0, _H, 0.0]),
+}
+assert tuple(WORLD_TO_Z_UP) == REFERENCE_WORLDS
+CONVENTIONS = [(frame, world) for world in REFERENCE_WORLDS for frame in REFERENCE_FRAMES]
 
-FRAMES: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = dict(zip(REFERENCE_FRAMES, (
-    ("body -> world, world z up (ENU, NWU, ...): the model's own", lambda q: q),
-    ("world -> body, world z up", quat.conj),
-    ("body -> world, world z down (NED)", lambda q: quat.multiply(_Z_FLIP, q)),
-    ("world -> body, world z down (NED)", lambda q: quat.multiply(_Z_FLIP, quat.conj(q))),
-), strict=True))
+
+def name(convention: tuple[str, str]) -> str:
+    """The options that read a reference in ``convention``: ``(frame, world)``."""
+    return f"--reference-frame {convention[0]} --reference-world {convention[1]}"
 
 
-def to_model_frame(q: np.ndarray, frame: str) -> np.ndarray:
-    """Reference quaternions ``[N, 4]`` (w first) in ``frame`` as body -> world with z up."""
-    if frame not in FRAMES:
-        raise ImuDataError(f"--reference-frame {frame!r} is not one of {', '.join(FRAMES)}")
-    return quat.normalize(FRAMES[frame][1](np.asarray(q, dtype=np.float64)))
+def to_model_frame(q: np.ndarray, frame: str = "body-to-world", world: str = "z-up") -> np.ndarray:
+    """Reference quaternions ``[N, 4]`` (w first), turning ``frame``-wise in a ``world`` whose named axis
+    points up, as body -> world with z up (the model's own)."""
+    if frame not in REFERENCE_FRAMES:
+        raise ImuDataError(f"--reference-frame {frame!r} is not one of {', '.join(REFERENCE_FRAMES)}")
+    if world not in WORLD_TO_Z_UP:
+        raise ImuDataError(f"--reference-world {world!r} is not one of {', '.join(REFERENCE_WORLDS)}")
+    q = np.asarray(q, dtype=np.float64)
+    return quat.normalize(quat.multiply(WORLD_TO_Z_UP[world], q if frame == "body-to-world" else quat.conj(q)))
 
 
 def gravity_fit(acc: np.ndarray, q: np.ndarray) -> tuple[float, float]:
@@ -110,28 +123,28 @@ def _verdict(seq: ImuSequence, q: np.ndarray) -> tuple[bool, str]:
     return ok, said
 
 
-def check_reference(seq: ImuSequence, frame: str = "body-to-world", path: str = "recording",
+def check_reference(seq: ImuSequence, frame: str = "body-to-world", world: str = "z-up", path: str = "recording",
                     ) -> tuple[np.ndarray, list[str]]:
     """The reference as body -> world (z up) and notes on checks skipped, or an ``ImuDataError`` that says why
     it cannot be scored against (and which convention fits, if one does)."""
     if seq.q is None:
         raise ImuDataError(f"{path}: no reference columns qw,qx,qy,qz to check")
-    q = to_model_frame(seq.q, frame)
+    q = to_model_frame(seq.q, frame, world)
     ok, said = _verdict(seq, q)
     notes = []
     if rate_agreement(seq, q)[1] < MIN_RATE_RAD_S:
         notes.append(f"reference checked against gravity only: the recording turns too little (RMS under "
                      f"{MIN_RATE_RAD_S} rad/s) to compare its rotation with the gyro's")
-    passing = sorted((n for n in FRAMES if _verdict(seq, to_model_frame(seq.q, n))[0]),
-                     key=lambda n: window_angle(seq, to_model_frame(seq.q, n)))
-    if ok and passing[0] == frame:
+    passing = sorted((c for c in CONVENTIONS if _verdict(seq, to_model_frame(seq.q, *c))[0]),
+                     key=lambda c: window_angle(seq, to_model_frame(seq.q, *c)))
+    if ok and passing[0] == (frame, world):
         return q, notes
-    others = [n for n in passing if n != frame]
+    others = [c for c in passing if c != (frame, world)]
     if ok:  # two conventions pass; the other keeps gravity closer to up second by second
         said += (f", but within 1 s windows its gravity is {window_angle(seq, q):.1f}° from up (median) "
-                 f"against {window_angle(seq, to_model_frame(seq.q, others[0])):.1f}° for {others[0]}")
+                 f"against {window_angle(seq, to_model_frame(seq.q, *others[0])):.1f}° for {name(others[0])}")
     if others:
-        hint = "; they fit " + " or ".join(f"--reference-frame {n} ({FRAMES[n][0]})" for n in others)
+        hint = "; they fit " + " or ".join(name(c) for c in others)
     elif _verdict(seq, quat.normalize(seq.q[:, [3, 0, 1, 2]]))[0]:  # the file's x, y, z, w read as w, x, y, z
         hint = ("; the quaternions look scalar-last (x, y, z, w): map qw to the file's fourth quaternion "
                 "column with --columns qw=...,qx=...,qy=...,qz=...")
@@ -139,7 +152,7 @@ def check_reference(seq: ImuSequence, frame: str = "body-to-world", path: str = 
         hint = ("; no other convention fits either: the reference's body axes may not be the IMU's (a "
                 "mounting offset between them), or its columns or time alignment are wrong")
     raise ImuDataError(
-        f"{path}: columns qw,qx,qy,qz: read as --reference-frame {frame} ({FRAMES[frame][0]}), {said}. A "
-        f"reference in that convention gives about 1 g within {MAX_ANGLE_DEG:.0f}° of up and a body rate "
-        f"that follows the gyro (correlation {MIN_RATE_CORRELATION} or more){hint}. A tilt error against it "
-        "would measure the convention, not the model (--skip-reference-check scores it anyway)")
+        f"{path}: columns qw,qx,qy,qz: read with {name((frame, world))}, {said}. A reference in that "
+        f"convention gives about 1 g within {MAX_ANGLE_DEG:.0f}° of up and a body rate that follows the gyro "
+        f"(correlation {MIN_RATE_CORRELATION} or more){hint}. A tilt error against it would measure the "
+        "convention, not the model (--skip-reference-check scores it anyway)")
