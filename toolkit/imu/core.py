@@ -36,11 +36,17 @@ chosen on validation data (``neuroedge.imu.train``).
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
 * ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
-  accel_floor, accel_floor_s]``
+  accel_floor, accel_floor_s, gyro_noise_s]``
   then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
-* ``cs`` (core state) ``[n, 112]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
-  gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there).
+* ``cs`` (core state) ``[n, 120]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
+  gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there);
+  row 0's last 8 hold the measured gyro noise: the last two gyro samples, their mean square, a count.
+
+**The gyro's measured noise** (``gyro_noise_s > 0``): the gyro noise the members use is the datasheet
+figure or, if higher, the gyro's own, from its second differences (``var(Δ²ω) = 6σ²`` per axis for white
+noise) averaged over ``gyro_noise_s``. Why: a gyro noisier than the datasheet figure (another project's
+simulator at its defaults, ``benchmarks/imu_foreign.py``'s ``ahrs_default``) was trusted as a quiet one.
 """
 
 from __future__ import annotations
@@ -51,9 +57,10 @@ import numpy as np
 from numba import njit
 
 N_ERR = 10
-STRIDE = 112
+STRIDE = 120
+GN = 112  # row 0: the gyro-noise estimate's state (module doc)
 P0 = 11  # offset of P in a hypothesis' state
-CP_HEAD = 11  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
+CP_HEAD = 12  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
 GRAVITY = 9.81
@@ -62,16 +69,18 @@ GRAVITY = 9.81
 def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
                 sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
                 fixed_sigma_a: float = -1.0, gate_z: float = 2.0, accel_floor: float = 0.0,
-                accel_floor_s: float = 0.5) -> np.ndarray:
+                accel_floor_s: float = 0.5, gyro_noise_s: float = 0.0) -> np.ndarray:
     """``cp`` from readable settings: ``hypotheses`` from the stiffest to the loosest, each ``(c, τ)`` or
     ``(c, τ, floor, z_0)`` (its own floor and the threshold of its gate to the next; by default ``floor``
     and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units.
     ``accel_floor`` (0: off) keeps ``σ_a`` at least that multiple of the RMS of ``|f| - g`` over the last
-    ``accel_floor_s`` seconds (see ``core_step``)."""
+    ``accel_floor_s`` seconds (see ``core_step``); ``gyro_noise_s`` (0: off) measures the gyro's noise
+    over that many seconds (module doc)."""
     if not 1 <= len(hypotheses) <= 3:
         raise ValueError(f"the core takes one to three hypotheses, not {len(hypotheses)}")
     gn, bw, bi = (math.radians(x) for x in sensor_dps)
-    head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z, accel_floor, accel_floor_s]
+    head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z, accel_floor, accel_floor_s,
+            gyro_noise_s]
     quads = [(*h, floor, gate_z) if len(h) == 2 else tuple(h) for h in hypotheses]
     return np.array(head + [x for h in quads for x in h], dtype=np.float64)
 
@@ -132,8 +141,8 @@ def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
 
 @njit(cache=True)
 def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, tau: float, dt: float,
-              cp: np.ndarray) -> None:
-    """One predict + update of one hypothesis, in place."""
+              cp: np.ndarray, gyro_noise: float) -> None:
+    """One predict + update of one hypothesis, in place (``gyro_noise``: rad/s/√Hz)."""
     q = _qmul(st[0:4], _exp((gyr[0] - st[4]) * dt, (gyr[1] - st[5]) * dt, (gyr[2] - st[6]) * dt))
     q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
     w, x, y, z = q[0], q[1], q[2], q[3]
@@ -157,7 +166,7 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
     p = st[P0:P0 + 100].reshape((N_ERR, N_ERR))
     p = phi @ p @ phi.T
     for k in range(3):
-        p[k, k] += dt * cp[3] ** 2
+        p[k, k] += dt * gyro_noise ** 2
         p[3 + k, 3 + k] += dt * cp[4] ** 2
     qv = dt * 2.0 / tau * sigma_v * sigma_v
     p[6, 6] += qv
@@ -208,9 +217,24 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
         lam_f = math.exp(-dt / cp[10])
         cs[n - 1, 111] = lam_f * cs[n - 1, 111] + (1.0 - lam_f) * dev * dev
         sigma_a = max(sigma_a, cp[9] * math.sqrt(cs[n - 1, 111]))
+    gyro_noise = cp[3]
+    if cp[11] > 0.0:
+        g = cs[0]
+        if g[GN + 7] >= 2.0:
+            d2 = 0.0
+            for a in range(3):
+                d = gyr[a] - 2.0 * g[GN + a] + g[GN + 3 + a]
+                d2 += d * d
+            lam_g = math.exp(-dt / cp[11])
+            g[GN + 6] = lam_g * g[GN + 6] + (1.0 - lam_g) * d2 / 18.0  # per axis and sample: σ² = var(Δ²ω)/6
+            gyro_noise = max(cp[3], math.sqrt(g[GN + 6] * dt))
+        g[GN + 7] += 1.0
+        for a in range(3):
+            g[GN + 3 + a] = g[GN + a]
+            g[GN + a] = gyr[a]
     for h in range(n):
         o = CP_HEAD + PER_HYP * h
-        _hyp_step(cs[h], acc, gyr, cp[o] * sigma_a + cp[o + 2], cp[o + 1], dt, cp)
+        _hyp_step(cs[h], acc, gyr, cp[o] * sigma_a + cp[o + 2], cp[o + 1], dt, cp, gyro_noise)
     q_out[:] = cs[n - 1, 0:4]
     lam = math.exp(-dt / cp[1])
     for h in range(n - 2, -1, -1):  # from the loosest: each member gives way to the next by its own z̄
