@@ -111,10 +111,10 @@ def rate_agreement(seq: ImuSequence, q: np.ndarray) -> tuple[float, float]:
     return (float((w_ref * w_g).sum()) / den if den > 0 else float("nan")), rms
 
 
-def _verdict(seq: ImuSequence, q: np.ndarray) -> tuple[bool, str]:
-    """Whether ``q`` (body -> world, z up) passes both checks, and what was measured."""
+def _verdict(seq: ImuSequence, q: np.ndarray, rate: tuple[float, float]) -> tuple[bool, str]:
+    """Whether ``q`` (body -> world, z up) passes both checks, given its ``rate_agreement``; what was measured."""
     angle, mag = gravity_fit(seq.acc, q)
-    rho, rms = rate_agreement(seq, q)
+    rho, rms = rate
     ok = angle <= MAX_ANGLE_DEG and MAGNITUDE[0] <= mag <= MAGNITUDE[1]
     said = f"the accelerometer in its world averages to {mag:.2f} g at {angle:.1f}° from up"
     if rms >= MIN_RATE_RAD_S:
@@ -129,14 +129,16 @@ def check_reference(seq: ImuSequence, frame: str = "body-to-world", world: str =
     it cannot be scored against (and which convention fits, if one does)."""
     if seq.q is None:
         raise ImuDataError(f"{path}: no reference columns qw,qx,qy,qz to check")
+    # The world's turn to z-up leaves the body rate as it is, so the rate check is one per direction.
+    rates = {f: rate_agreement(seq, to_model_frame(seq.q, f)) for f in REFERENCE_FRAMES}
+    verdicts = {c: _verdict(seq, to_model_frame(seq.q, *c), rates[c[0]]) for c in CONVENTIONS}
     q = to_model_frame(seq.q, frame, world)
-    ok, said = _verdict(seq, q)
+    ok, said = verdicts[(frame, world)]
     notes = []
-    if rate_agreement(seq, q)[1] < MIN_RATE_RAD_S:
+    if rates[frame][1] < MIN_RATE_RAD_S:
         notes.append(f"reference checked against gravity only: the recording turns too little (RMS under "
                      f"{MIN_RATE_RAD_S} rad/s) to compare its rotation with the gyro's")
-    passing = sorted((c for c in CONVENTIONS if _verdict(seq, to_model_frame(seq.q, *c))[0]),
-                     key=lambda c: window_angle(seq, to_model_frame(seq.q, *c)))
+    passing = sorted((c for c in CONVENTIONS if verdicts[c][0]), key=lambda c: window_angle(seq, to_model_frame(seq.q, *c)))
     if ok and passing[0] == (frame, world):
         return q, notes
     others = [c for c in passing if c != (frame, world)]
@@ -145,7 +147,8 @@ def check_reference(seq: ImuSequence, frame: str = "body-to-world", world: str =
                  f"against {window_angle(seq, to_model_frame(seq.q, *others[0])):.1f}° for {name(others[0])}")
     if others:
         hint = "; they fit " + " or ".join(name(c) for c in others)
-    elif _verdict(seq, quat.normalize(seq.q[:, [3, 0, 1, 2]]))[0]:  # the file's x, y, z, w read as w, x, y, z
+    elif _verdict(seq, scalar_first := quat.normalize(seq.q[:, [3, 0, 1, 2]]), rate_agreement(seq, scalar_first))[0]:
+        # the file's x, y, z, w read as w, x, y, z
         hint = ("; the quaternions look scalar-last (x, y, z, w): map qw to the file's fourth quaternion "
                 "column with --columns qw=...,qx=...,qy=...,qz=...")
     else:
