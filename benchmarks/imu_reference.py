@@ -1,6 +1,6 @@
 """The reference-convention check (``neuroedge.imu.reference``) on every convention of many recordings.
 
-    .venv/bin/python benchmarks/imu_reference.py     # ~8 min on one core; writes benchmarks/results/imu_reference.json
+    .venv/bin/python benchmarks/imu_reference.py     # ~4 min on one core; writes benchmarks/results/imu_reference.json
 
 Recordings: our five families' test splits (10 x 40 s each) and ``imu_foreign.py``'s six kinds (8 x 40 s
 each, two from ``ahrs.Sensors``). Each reference is written in all 12 conventions (two directions x six
