@@ -16,6 +16,9 @@ on ``imu_foreign``'s test seeds (``slow``: its own recordings' error down 30%, t
 search and the rule were then fixed before this benchmark ran.
 
     .venv/bin/python benchmarks/imu_adapt.py [--only foreign|families] [--workers 2]
+
+writes ``benchmarks/results/imu_adapt.json`` (``imu_adapt_foreign.json`` or ``imu_adapt_families.json`` with
+``--only``) and its PNG. The families' filter tunings are ``imu.py``'s, from the cache.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def _model(source: str) -> Any:
 def one(job: tuple[str, str]) -> dict[str, Any]:
     """Adapt on the validation split, score on the test split; the filters tuned on the same validation."""
     from neuroedge.imu.adapt import adapt
-    from neuroedge.imu.evaluate import score_filters, score_model, tune_filters
+    from neuroedge.imu.evaluate import load_or_tune_filters, score_filters, score_model, tune_filters
+    from neuroedge.imu.train import CACHE_DIR
 
     source, name = job
     t0 = time.perf_counter()
@@ -65,7 +69,7 @@ def one(job: tuple[str, str]) -> dict[str, Any]:
     model = _model(source)
     result = adapt(model, val)
     adapt_s = time.perf_counter() - t0
-    tuned = tune_filters(val)
+    tuned = tune_filters(val) if source == "foreign" else load_or_tune_filters(name, *FAMILY_SPLITS["val"], CACHE_DIR)
     filters = score_filters(test, tuned)
     chosen = min(tuned, key=lambda n: tuned[n]["val_tilt_deg"])
     shipped = score_model(model, test)["tilt_deg"]
@@ -116,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.update(out)
     from common import RESULTS_DIR
 
-    plot(rows, RESULTS_DIR / "imu_adapt.png")
-    write_results("imu_adapt", {
+    name = "imu_adapt" + (f"_{args.only}" if args.only else "")
+    plot(rows, RESULTS_DIR / f"{name}.png")
+    write_results(name, {
         "rows": rows, "foreign_splits": "imu_foreign.py's: 6 x 40 s validation (seeds 1000+), 8 x 40 s test (5000+)",
         "family_splits": FAMILY_SPLITS,
         "protocol": "the model's core adapted on the validation split the filters are tuned on "
