@@ -195,6 +195,24 @@ def imu_foreign(d: dict) -> str:
     return "\n".join(rows)
 
 
+def imu_adapt(d: dict) -> str:
+    """Both halves of ``imu_adapt.py`` (``--only foreign`` and ``--only families``), each with its stamp."""
+    rows = ["| data | kind / family | model (as is) | model adapted on validation (method chosen) | best tuned filter "
+            "| model / best tuned | adapted / best tuned |", "|---|---|---|---|---|---|---|"]
+    stamps = []
+    for part in ("families", "foreign"):
+        part_data = _load(f"imu_adapt_{part}")
+        if part_data is None:
+            continue
+        stamps.append(f"`imu_adapt_{part}.json` at `{part_data['git_commit'][:12]}`, {part_data['generated_at']}")
+        for name, r in part_data["rows"].items():
+            label = "ours, in family" if part == "families" else "independent generator"
+            rows.append(f"| {label} | {name} | {r['model']:.3f}° | {r['model_adapted']:.3f}° ({r['method']}) | "
+                        f"{r['best_tuned_filter']:.3f}° ({r['best_filter_on_validation']}) | "
+                        f"{r['ratio_to_best_tuned']:.2f} | **{r['adapted_ratio_to_best_tuned']:.2f}** |")
+    return "\n".join(rows) + "\n\n_From " + "; ".join(stamps) + "._"
+
+
 def sweep(d: dict) -> str:
     rows = ["| figure | value |", "|---|---|"]
     for key, label in (("points", "points"), ("failed", "failed"), ("serial_s", "serial wall time (s, mean of two runs)"),
@@ -268,8 +286,9 @@ def gesture_deploy(d: dict) -> str:
 
 TABLES: dict[str, Callable[[dict], str]] = {
     "foundation": foundation, "splitquant": splitquant, "snn": snn, "mcu": mcu, "imu": imu, "sweep": sweep,
-    "gesture_deploy": gesture_deploy, "imu_foreign": imu_foreign,
+    "gesture_deploy": gesture_deploy, "imu_foreign": imu_foreign, "imu_adapt": imu_adapt,
 }
+OWN_STAMP = {"imu_adapt"}  # tables that stamp their own sources (two JSON files)
 
 
 def main() -> None:
@@ -284,11 +303,11 @@ def main() -> None:
     for name, fn in TABLES.items():
         if name not in names:
             continue
-        data = _load(name)
+        data = _load(name) if name not in OWN_STAMP else {}
         pattern = re.compile(rf"(<!-- {name}-table -->).*?(<!-- /{name}-table -->)", re.S)
         if data is None or not pattern.search(text):
             continue
-        body = fn(data) + _stamp(data).format(name=name)
+        body = fn(data) + ("" if name in OWN_STAMP else _stamp(data).format(name=name))
         text = pattern.sub(lambda m, body=body: m.group(1) + "\n" + body + "\n" + m.group(2), text)
     tmp = readme.with_suffix(".md.tmp")
     tmp.write_text(text)
