@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from common import pyplot, save_figure, write_results
+from imu import ratio_interval
 
 FAMILY_SPLITS = {"val": (10, 40.0), "test": (10, 40.0)}
 
@@ -72,13 +73,17 @@ def one(job: tuple[str, str]) -> dict[str, Any]:
     tuned = tune_filters(val) if source == "foreign" else load_or_tune_filters(name, *FAMILY_SPLITS["val"], CACHE_DIR)
     filters = score_filters(test, tuned)
     chosen = min(tuned, key=lambda n: tuned[n]["val_tilt_deg"])
-    shipped = score_model(model, test)["tilt_deg"]
-    adapted = score_model(result.model, test)["tilt_deg"]
+    shipped_scores, adapted_scores = score_model(model, test), score_model(result.model, test)
+    shipped, adapted = shipped_scores["tilt_deg"], adapted_scores["tilt_deg"]
     best = filters[chosen]["tilt_deg"]
+    per_seq = {"model": shipped_scores["per_sequence_tilt_deg"], "model_adapted": adapted_scores["per_sequence_tilt_deg"],
+               "best_tuned_filter": filters[chosen]["per_sequence_tilt_deg"]}
     row = {"source": source, "model": shipped, "model_adapted": adapted, "method": result.method,
            "cv_deg": result.cv_deg, "adapt_val_deg": {"before": result.shipped_deg, "after": result.adapted_deg},
            "best_filter_on_validation": chosen, "best_tuned_filter": best,
            "ratio_to_best_tuned": shipped / best, "adapted_ratio_to_best_tuned": adapted / best,
+           "adapted_ratio_90pct": ratio_interval(per_seq["model_adapted"], per_seq["best_tuned_filter"]),
+           "per_sequence_tilt_deg": per_seq, "adapted_core": result.model.core.tolist(), "detail": result.detail,
            **{f: v["tilt_deg"] for f, v in filters.items()}, "adapt_seconds": adapt_s}
     print(f"{name:13s} model {shipped:.3f}° ({shipped / best:.2f}x)  adapted [{result.method}] {adapted:.3f}° "
           f"({adapted / best:.2f}x)  best tuned {chosen} {best:.3f}°  adapt {adapt_s:.0f} s", flush=True)

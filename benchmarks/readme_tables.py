@@ -195,10 +195,15 @@ def imu_foreign(d: dict) -> str:
     return "\n".join(rows)
 
 
+def _interval(r: dict) -> str:
+    lo_hi = r.get("adapted_ratio_90pct")
+    return f" ({lo_hi[0]:.2f}-{lo_hi[1]:.2f})" if lo_hi else ""
+
+
 def imu_adapt(d: dict) -> str:
     """Both halves of ``imu_adapt.py`` (``--only foreign`` and ``--only families``), each with its stamp."""
     rows = ["| data | kind / family | model (as is) | model adapted on validation (method chosen) | best tuned filter "
-            "| model / best tuned | adapted / best tuned |", "|---|---|---|---|---|---|---|"]
+            "| model / best tuned | adapted / best tuned (90% interval) |", "|---|---|---|---|---|---|---|"]
     stamps = []
     for part in ("families", "foreign"):
         part_data = _load(f"imu_adapt_{part}")
@@ -209,7 +214,7 @@ def imu_adapt(d: dict) -> str:
             label = "ours, in family" if part == "families" else "independent generator"
             rows.append(f"| {label} | {name} | {r['model']:.3f}° | {r['model_adapted']:.3f}° ({r['method']}) | "
                         f"{r['best_tuned_filter']:.3f}° ({r['best_filter_on_validation']}) | "
-                        f"{r['ratio_to_best_tuned']:.2f} | **{r['adapted_ratio_to_best_tuned']:.2f}** |")
+                        f"{r['ratio_to_best_tuned']:.2f} | **{r['adapted_ratio_to_best_tuned']:.2f}**{_interval(r)} |")
     return "\n".join(rows) + "\n\n_From " + "; ".join(stamps) + "._"
 
 

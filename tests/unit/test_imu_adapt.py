@@ -81,6 +81,15 @@ def test_what_cannot_be_adapted_on_is_refused_naming_the_file(recordings: list[I
         adapt(model, [recordings[0], short], ["a.csv", "b.csv"])
 
 
+def test_one_long_recording_is_cut_in_two(recordings: list[ImuSequence]) -> None:
+    s = recordings[0]
+    long = ImuSequence(np.concatenate([s.t, s.t + SECONDS]), np.concatenate([s.acc, recordings[1].acc]),
+                       np.concatenate([s.gyr, recordings[1].gyr]), np.concatenate([s.q, recordings[1].q]), RATE, {})
+    result = adapt(AttitudeModel.load(), [long], ["long.csv"], methods=("shipped",))
+    assert result.model.info["adapted"]["recordings"] == ["long.csv (first half)", "long.csv (second half)"]
+    assert result.method == "shipped" and result.adapted_deg == result.shipped_deg
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "neuroedge.cli", "imu", *args], capture_output=True, text=True,
                           timeout=600)

@@ -25,7 +25,7 @@ scored on recordings they were not fitted on: the shipped core as it is, the tra
 order given), each candidate fitted on one half and scored on the other and the other way round; the one
 with the lowest geometric mean error over those held-out scores wins (the shipped core unless another
 is lower by more than ``MIN_GAIN``), and is fitted again on all the recordings. This needs at least two
-recordings; a single long one can be cut in two. ``--check`` on the command line scores the result on
+recordings; a single one of at least 20 s is cut into two halves. ``--check`` on the command line scores the result on
 recordings that had no part in any of it.
 """
 
@@ -151,11 +151,18 @@ def _fit(method: str, cp0: np.ndarray, data: _Data, log: Callable[[str], None] |
     return fit_grid(data, log) if method == "grid" else fit_local(cp0, data, log)
 
 
+def split_in_two(seq: ImuSequence) -> list[ImuSequence]:
+    """A long recording as two: its first and second halves (each starts afresh, as a recording does)."""
+    mid = len(seq) // 2
+    return [replace(seq, t=seq.t[a:b], acc=seq.acc[a:b], gyr=seq.gyr[a:b], q=seq.q[a:b])
+            for a, b in ((0, mid), (mid, len(seq)))]
+
+
 def check_recordings(recordings: Sequence[ImuSequence], names: Sequence[str]) -> None:
     """Refuse what cannot be adapted on, naming the file: no reference, too short, fewer than two."""
     if len(recordings) < 2:
-        raise AdaptError(f"{len(recordings)} recording(s): adapting needs at least two (one half fits, the other "
-                         "checks; a single long recording can be cut in two)")
+        raise AdaptError(f"{len(recordings)} recording(s): adapting needs at least two (one fits, the other "
+                         f"checks), or one of at least {2 * MIN_RECORDING_S:.0f} s, which is cut in two")
     for seq, name in zip(recordings, names, strict=True):
         if seq.q is None:
             raise AdaptError(f"{name}: no reference columns qw,qx,qy,qz; adapting needs a reference attitude")
@@ -169,6 +176,11 @@ def adapt(model: AttitudeModel, recordings: Sequence[ImuSequence], names: Sequen
     """Fit ``model``'s core to ``recordings`` (each with a reference ``q``), how far chosen by two-fold
     cross-validation over them (module doc)."""
     names = list(names or [f"recording {i}" for i in range(len(recordings))])
+    if len(recordings) == 1 and recordings[0].q is not None and \
+            recordings[0].t[-1] - recordings[0].t[0] >= 2 * MIN_RECORDING_S:
+        recordings, names = split_in_two(recordings[0]), [f"{names[0]} (first half)", f"{names[0]} (second half)"]
+        if log:
+            log(f"one recording: cut in two halves, {names[0]} and {names[1]}, so one can check the other")
     check_recordings(recordings, names)
     data = _Data(model, recordings)
     halves = (list(range(0, len(recordings), 2)), list(range(1, len(recordings), 2)))

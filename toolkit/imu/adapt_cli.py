@@ -23,7 +23,7 @@ from pathlib import Path
 def add_adapt_parser(sub: argparse._SubParsersAction,
                      reading_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     s = sub.add_parser("adapt", help="fit the model's core to your recordings with a reference (qw,qx,qy,qz)")
-    s.add_argument("recordings", nargs="+", help="two or more CSV recordings with reference columns, each >= 10 s")
+    s.add_argument("recordings", nargs="+", help="CSV recordings with reference columns: two or more of >= 10 s, or one of >= 20 s")
     s.add_argument("-o", "--output", required=True, help="the adapted model (.npz) for `imu run --model`")
     s.add_argument("--check", nargs="+", default=[], metavar="RECORDING",
                    help="recordings to score the result on, kept out of the fit")
