@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from neuroedge.imu.cli_reading import reading_options
 
-def add_adapt_parser(sub: argparse._SubParsersAction,
-                     reading_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+
+def add_adapt_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s = sub.add_parser("adapt", help="fit the model's core to your recordings with a reference (qw,qx,qy,qz)")
     s.add_argument("recordings", nargs="+", help="CSV recordings with reference columns: two or more of >= 10 s, or one of >= 20 s")
     s.add_argument("-o", "--output", required=True, help="the adapted model (.npz) for `imu run --model`")
@@ -43,7 +43,7 @@ def _gmean(values: list[float]) -> float:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from neuroedge.imu.adapt import adapt, tilt_after_warmup
-    from neuroedge.imu.cli import read_recording
+    from neuroedge.imu.cli_reading import read_recording
     from neuroedge.imu.fast import SHIPPED, AttitudeModel
 
     out = Path(args.output)

@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-# tables of names only: the choices come from them
-from neuroedge.imu.layouts import LAYOUTS, REFERENCE_FRAMES, REFERENCE_WORLDS, TIME_UNITS
+from neuroedge.imu.adapt_cli import add_adapt_parser
+from neuroedge.imu.cli_reading import read_recording, reading_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,62 +37,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s = sub.add_parser("run", help="estimate the attitude over a CSV recording; write quaternions to CSV")
     s.add_argument("recording", help="CSV with a header t,ax,ay,az,gx,gy,gz[,qw,qx,qy,qz] (or --layout's)")
     s.add_argument("-o", "--output", required=True, help="output CSV: t,qw,qx,qy,qz")
-    _reading_options(s)
+    reading_options(s)
     s.add_argument("--compare-filters", action="store_true",
                    help="with reference columns: also score RIANN and the classical filters (library defaults)")
     s.add_argument("--model", help="a model .npz (default: the one shipped in the package)")
     s.add_argument("--force", action="store_true", help="replace an existing output file")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on failure")
     s.set_defaults(fn=cmd_run)
-    from neuroedge.imu.adapt_cli import add_adapt_parser
-
-    add_adapt_parser(sub, _reading_options)
+    add_adapt_parser(sub)
     return p
-
-
-def _reading_options(s: argparse.ArgumentParser) -> None:
-    """How a recording is read and checked: the options ``run`` and ``adapt`` share."""
-    s.add_argument("--gyro-units", default="rad/s", choices=("rad/s", "deg/s"), help="gyro columns' unit")
-    s.add_argument("--accel-units", default="m/s2", choices=("m/s2", "g"), help="accelerometer columns' unit")
-    s.add_argument("--layout", choices=tuple(LAYOUTS),
-                   help="another tool's CSV layout (default: ours, or the one the header matches)")
-    s.add_argument("--time-units", choices=tuple(TIME_UNITS),
-                   help="the time column's unit (default: seconds, or the layout's)")
-    s.add_argument("--columns", help="the file's header names where they differ from ours, e.g. "
-                                     "t=timestamp,ax=acc_x,ay=acc_y,az=acc_z,gx=gyro_x,gy=gyro_y,gz=gyro_z")
-    s.add_argument("--reference-frame", default="body-to-world", choices=REFERENCE_FRAMES,
-                   help="which way the reference quaternions turn (default: body -> world, as the model's)")
-    s.add_argument("--reference-world", default="z-up", choices=REFERENCE_WORLDS,
-                   help="which axis of the reference's world is up (default z-up; NED: z-down; OptiTrack: y-up)")
-    s.add_argument("--skip-reference-check", action="store_true",
-                   help="score against the reference even if it disagrees with the accelerometer's gravity")
-    s.add_argument("--skip-unit-check", action="store_true", help="run even if the units look wrong")
-
-
-def read_recording(path: str, args: argparse.Namespace):  # noqa: ANN201 - ImuSequence, imported lazily
-    """Load, check the units and the reference's convention (notes to stderr); the reference in our frame."""
-    from dataclasses import replace
-
-    from neuroedge.imu.recording import check_units, load_csv, parse_columns
-
-    seq = load_csv(path, gyro_units=args.gyro_units, accel_units=args.accel_units,
-                   columns=parse_columns(args.columns), layout=args.layout, time_units=args.time_units)
-    if seq.meta["layout"] != "neuroedge" and args.layout is None:
-        print(f"note: {path}: read as the {seq.meta['layout']} layout (its header), time in "
-              f"{seq.meta['time_units']}", file=sys.stderr)
-    notes = [] if args.skip_unit_check else check_units(seq, path)
-    if seq.q is not None:  # before the model runs: a reference that cannot be scored against fails fast
-        from neuroedge.imu.reference import check_reference, to_model_frame
-
-        if args.skip_reference_check:
-            ref, ref_notes = to_model_frame(seq.q, args.reference_frame, args.reference_world), []
-        else:
-            ref, ref_notes = check_reference(seq, args.reference_frame, args.reference_world, path)
-        notes += ref_notes
-        seq = replace(seq, q=ref)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    return seq
 
 
 def cmd_run(args: argparse.Namespace) -> int:
