@@ -5,7 +5,9 @@
 1. writes a 60 s recording of two motion families (handheld, impacts) to CSV (``neuroedge.imu.families``; one with
    reference quaternions, one raw, its gyro logged in deg/s);
 2. runs ``neuroedge imu run`` on them: the tilt error against the reference with ``--compare-filters``;
-   the raw deg/s file refused with the reason, then accepted with ``--gyro-units deg/s``.
+   the raw deg/s file refused with the reason, then accepted with ``--gyro-units deg/s``;
+3. runs ``neuroedge imu adapt`` on two recordings of another project's simulator (``ahrs.Sensors``, its
+   default gyro noise far above the consumer parts the model was trained for) and checks it on a third.
 
 ``benchmarks/imu.py`` is the full comparison (every family, leave-one-family-out, tuned filters).
 """
@@ -47,8 +49,27 @@ def main() -> int:
     if neuroedge("imu", "run", "impacts_raw_degps.csv", "-o", "impacts_quats.csv", "--force") == 0:
         print("error: a deg/s recording was accepted as rad/s")
         return 1
-    return neuroedge("imu", "run", "impacts_raw_degps.csv", "-o", "impacts_quats.csv", "--gyro-units", "deg/s",
-                     "--force")
+    rc = neuroedge("imu", "run", "impacts_raw_degps.csv", "-o", "impacts_quats.csv", "--gyro-units", "deg/s",
+                   "--force")
+    if rc:
+        return rc
+    names = [_write_sensors(seed) for seed in (21, 22, 23)]
+    return neuroedge("imu", "adapt", names[0], names[1], "-o", "adapted.npz", "--check", names[2], "--force")
+
+
+def _write_sensors(seed: int, rate: float = 100.0, seconds: float = 20.0) -> str:
+    """A recording from ``ahrs.Sensors`` (another project's IMU simulator) at its default noise, to CSV."""
+    from ahrs import Sensors
+
+    from neuroedge.imu.families import ImuSequence
+
+    n = int(rate * seconds)
+    sim = Sensors(num_samples=n, freq=rate, rng=np.random.default_rng(seed))
+    seq = ImuSequence(np.arange(n) / rate, np.asarray(sim.accelerometers, dtype=np.float64),
+                      np.asarray(sim.gyroscopes, dtype=np.float64), np.asarray(sim.quaternions, dtype=np.float64),
+                      rate, {})
+    save_csv(seq, OUT / f"sensors{seed}.csv")
+    return f"sensors{seed}.csv"
 
 
 if __name__ == "__main__":
