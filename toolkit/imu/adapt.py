@@ -161,8 +161,10 @@ def split_in_two(seq: ImuSequence) -> list[ImuSequence]:
 def check_recordings(recordings: Sequence[ImuSequence], names: Sequence[str]) -> None:
     """Refuse what cannot be adapted on, naming the file: no reference, too short, fewer than two."""
     if len(recordings) < 2:
-        raise AdaptError(f"{len(recordings)} recording(s): adapting needs at least two (one fits, the other "
-                         f"checks), or one of at least {2 * MIN_RECORDING_S:.0f} s, which is cut in two")
+        what = (f"{names[0]} is {recordings[0].t[-1] - recordings[0].t[0]:.2f} s long" if recordings
+                else "no recordings")
+        raise AdaptError(f"{what}: adapting needs at least two recordings (one fits, the other checks), or one "
+                         f"of at least {2 * MIN_RECORDING_S:.0f} s, which is cut in two")
     for seq, name in zip(recordings, names, strict=True):
         if seq.q is None:
             raise AdaptError(f"{name}: no reference columns qw,qx,qy,qz; adapting needs a reference attitude")
