@@ -151,6 +151,12 @@ def _fit(method: str, cp0: np.ndarray, data: _Data, log: Callable[[str], None] |
     return fit_grid(data, log) if method == "grid" else fit_local(cp0, data, log)
 
 
+def length_s(seq: ImuSequence) -> float:
+    """Samples over rate, to the ms: 2000 samples at 100 Hz are 20 s (the last stamp is 19.99, and a rate read
+    from stamps can be a hair over 100 Hz)."""
+    return round(len(seq) / seq.rate_hz, 3)
+
+
 def split_in_two(seq: ImuSequence) -> list[ImuSequence]:
     """A long recording as two: its first and second halves (each starts afresh, as a recording does)."""
     mid = len(seq) // 2
@@ -161,15 +167,15 @@ def split_in_two(seq: ImuSequence) -> list[ImuSequence]:
 def check_recordings(recordings: Sequence[ImuSequence], names: Sequence[str]) -> None:
     """Refuse what cannot be adapted on, naming the file: no reference, too short, fewer than two."""
     if len(recordings) < 2:
-        what = (f"{names[0]} is {recordings[0].t[-1] - recordings[0].t[0]:.2f} s long" if recordings
+        what = (f"{names[0]} is {length_s(recordings[0]):.1f} s long" if recordings
                 else "no recordings")
         raise AdaptError(f"{what}: adapting needs at least two recordings (one fits, the other checks), or one "
                          f"of at least {2 * MIN_RECORDING_S:.0f} s, which is cut in two")
     for seq, name in zip(recordings, names, strict=True):
         if seq.q is None:
             raise AdaptError(f"{name}: no reference columns qw,qx,qy,qz; adapting needs a reference attitude")
-        if seq.t[-1] - seq.t[0] < MIN_RECORDING_S:
-            raise AdaptError(f"{name}: {seq.t[-1] - seq.t[0]:.1f} s long; adapting needs at least "
+        if length_s(seq) < MIN_RECORDING_S:
+            raise AdaptError(f"{name}: {length_s(seq):.1f} s long; adapting needs at least "
                              f"{MIN_RECORDING_S:.0f} s (scored after the first {WARMUP_S:.0f} s)")
 
 
@@ -179,7 +185,7 @@ def adapt(model: AttitudeModel, recordings: Sequence[ImuSequence], names: Sequen
     cross-validation over them (module doc)."""
     names = list(names or [f"recording {i}" for i in range(len(recordings))])
     if len(recordings) == 1 and recordings[0].q is not None and \
-            recordings[0].t[-1] - recordings[0].t[0] >= 2 * MIN_RECORDING_S:
+            length_s(recordings[0]) >= 2 * MIN_RECORDING_S:
         recordings, names = split_in_two(recordings[0]), [f"{names[0]} (first half)", f"{names[0]} (second half)"]
         if log:
             log(f"one recording: cut in two halves, {names[0]} and {names[1]}, so one can check the other")
