@@ -88,4 +88,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"mean tilt error against the reference, after {warmup:.0f} s:")
     for name, s in rows:
         print(f"  {name:28s} {s['tilt_deg']:.2f}°")
+    if args.compare_filters:
+        print("(to tune the filters and fit the model on recordings of your own: neuroedge imu adapt --help)")
     return 0
