@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuroedge.imu.adapt import AdaptError, adapt, fit_local, tilt_after_warmup, tunable
+from neuroedge.imu.adapt import AdaptError, adapt, fit_local, tunable
 from neuroedge.imu.families import ImuSequence
 from neuroedge.imu.fast import AttitudeModel
 from neuroedge.imu.recording import save_csv
+from neuroedge.imu.train import tilt_deg
 
 RATE, SECONDS = 100.0, 20.0
 
@@ -38,7 +39,7 @@ def recordings() -> list[ImuSequence]:
 
 
 def _gmean_error(model: AttitudeModel, seqs: list[ImuSequence]) -> float:
-    errs = [tilt_after_warmup(model.run(s.acc, s.gyr, s.rate_hz), s) for s in seqs]
+    errs = [tilt_deg(model.run(s.acc, s.gyr, s.rate_hz), s) for s in seqs]
     return math.exp(float(np.mean(np.log(errs))))
 
 

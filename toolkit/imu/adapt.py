@@ -40,8 +40,8 @@ import numpy as np
 from neuroedge.imu.core import CP_HEAD, PER_HYP, core_scan
 from neuroedge.imu.families import ImuSequence
 from neuroedge.imu.fast import AttitudeModel
+from neuroedge.imu.train import WARMUP_S, TrainConfig, params_of, tilt_deg, tune_core
 
-WARMUP_S = 5.0  # scored after this, as every method (the benchmark's constant)
 MIN_RECORDING_S = 2 * WARMUP_S
 FACTORS = (2.0, math.sqrt(2.0))
 MIN_GAIN = 0.002  # a change is kept only if it lowers the error by more than 0.2% (not noise of the search)
@@ -88,13 +88,6 @@ def tunable(cp: np.ndarray) -> dict[int, str]:
     return found
 
 
-def tilt_after_warmup(q: np.ndarray, seq: ImuSequence) -> float:
-    from neuroedge.imu import quaternion as quat
-
-    start = int(round(WARMUP_S * seq.rate_hz))
-    return float(np.mean(quat.tilt_error_deg(q[start:], seq.q[start:])))
-
-
 class _Data:
     """Recordings with the network's ``σ_a`` computed once; the geometric mean tilt error of a core."""
 
@@ -108,7 +101,7 @@ class _Data:
         return out
 
     def error(self, cp: np.ndarray) -> float:
-        logs = [math.log(max(tilt_after_warmup(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s), 1e-9))
+        logs = [math.log(max(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s), 1e-9))
                 for s, sa in zip(self.seqs, self.sigma_a, strict=True)]
         return math.exp(sum(logs) / len(logs))
 
@@ -137,8 +130,6 @@ def fit_local(cp0: np.ndarray, data: _Data, log: Callable[[str], None] | None = 
 
 def fit_grid(data: _Data, log: Callable[[str], None] | None = None) -> tuple[np.ndarray, dict]:
     """The training's grid search (``neuroedge.imu.train.tune_core``) on these recordings alone."""
-    from neuroedge.imu.train import TrainConfig, params_of, tune_core
-
     choice = tune_core(TrainConfig(core_criterion="geomean"), data.seqs, data.sigma_a,
                        (lambda m: log(f"  {m}")) if log else None)
     return params_of(choice), {k: v for k, v in choice.items() if k in ("hypotheses", "gate_s", "gate_z", "stiff",
