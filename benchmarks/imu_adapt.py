@@ -65,9 +65,9 @@ def one(job: tuple[str, str]) -> dict[str, Any]:
     from neuroedge.imu.train import CACHE_DIR
 
     source, name = job
-    t0 = time.perf_counter()
     val, test = _data(source, name)
     model = _model(source)
+    t0 = time.perf_counter()  # the adaptation alone, not the data's generation
     result = adapt(model, val)
     adapt_s = time.perf_counter() - t0
     tuned = tune_filters(val) if source == "foreign" else load_or_tune_filters(name, *FAMILY_SPLITS["val"], CACHE_DIR)

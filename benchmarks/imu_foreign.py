@@ -52,6 +52,7 @@ from common import write_results
 from scipy.signal import butter, filtfilt
 from scipy.spatial.transform import Rotation
 
+from neuroedge.imu.ahrs_sensors import ahrs_recording
 from neuroedge.imu.baselines import BASELINES, evaluate
 from neuroedge.imu.evaluate import score_filters, score_model, score_riann, tune_filters
 from neuroedge.imu.families import ImuSequence
@@ -100,8 +101,6 @@ def _walking(rng: np.random.Generator, n: int, rate: float) -> tuple[Rotation, n
 
 def _ahrs(seed: int, kind: str, seconds: float) -> ImuSequence:
     """A recording simulated by ``ahrs.Sensors`` (the module docstring says what it holds)."""
-    from ahrs import Sensors
-
     rng = np.random.default_rng(seed)
     rate = float(rng.choice([100.0, 200.0]))
     n = int(seconds * rate)
@@ -109,11 +108,9 @@ def _ahrs(seed: int, kind: str, seconds: float) -> ImuSequence:
     if kind == "ahrs":  # per-sample standard deviations (deg/s, m/s²) from densities, as below
         noise = {"gyr_noise": rng.uniform(0.005, 0.03) * np.sqrt(rate),
                  "acc_noise": rng.uniform(0.001, 0.006) * np.sqrt(rate)}
-    sim = Sensors(num_samples=n, freq=rate, rng=rng, **noise)
-    gyr = np.asarray(sim.gyroscopes, dtype=np.float64)
-    return ImuSequence(np.arange(n) / rate, np.asarray(sim.accelerometers, dtype=np.float64), gyr,
-                       np.asarray(sim.quaternions, dtype=np.float64), rate,
-                       {"kind": kind, "seed": seed, "mean_rate_rad_s": float(np.linalg.norm(gyr, axis=1).mean())})
+    seq = ahrs_recording(n, rate, rng, {"kind": kind, "seed": seed}, **noise)
+    seq.meta["mean_rate_rad_s"] = float(np.linalg.norm(seq.gyr, axis=1).mean())
+    return seq
 
 
 def recording(seed: int, kind: str, seconds: float = SECONDS) -> ImuSequence:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroedge.imu.ahrs_sensors import ahrs_recording
 from neuroedge.imu.families import generate_split
 from neuroedge.imu.recording import save_csv
 
@@ -59,18 +60,8 @@ def main() -> int:
 
 def _write_sensors(seed: int, rate: float = 100.0, seconds: float = 20.0) -> str:
     """A recording from ``ahrs.Sensors`` (another project's IMU simulator) at its default noise, to CSV."""
-    from ahrs import Sensors
-
-    from neuroedge.imu.families import ImuSequence
-
-    n = int(rate * seconds)
-    sim = Sensors(num_samples=n, freq=rate, rng=np.random.default_rng(seed))
-    seq = ImuSequence(np.arange(n) / rate, np.asarray(sim.accelerometers, dtype=np.float64),
-                      np.asarray(sim.gyroscopes, dtype=np.float64), np.asarray(sim.quaternions, dtype=np.float64),
-                      rate, {})
-    save_csv(seq, OUT / f"sensors{seed}.csv")
+    save_csv(ahrs_recording(int(rate * seconds), rate, np.random.default_rng(seed)), OUT / f"sensors{seed}.csv")
     return f"sensors{seed}.csv"
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from neuroedge.imu.adapt import AdaptError, adapt, fit_local, tunable
+from neuroedge.imu.ahrs_sensors import ahrs_recording
 from neuroedge.imu.families import ImuSequence
 from neuroedge.imu.fast import AttitudeModel
 from neuroedge.imu.recording import save_csv
@@ -24,13 +25,7 @@ RATE, SECONDS = 100.0, 20.0
 
 
 def _sensors(seed: int) -> ImuSequence:
-    from ahrs import Sensors
-
-    n = int(RATE * SECONDS)
-    sim = Sensors(num_samples=n, freq=RATE, rng=np.random.default_rng(seed))
-    return ImuSequence(np.arange(n) / RATE, np.asarray(sim.accelerometers, dtype=np.float64),
-                       np.asarray(sim.gyroscopes, dtype=np.float64), np.asarray(sim.quaternions, dtype=np.float64),
-                       RATE, {"seed": seed})
+    return ahrs_recording(int(RATE * SECONDS), RATE, np.random.default_rng(seed), {"seed": seed})
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def test_the_local_search_keeps_the_core_layout_and_never_ends_worse(recordings:
     from neuroedge.imu.adapt import _Data
 
     shipped = AttitudeModel.load()
-    data = _Data(shipped, recordings[:1])
+    data = _Data.of(shipped, recordings[:1])
     cp, changes = fit_local(shipped.core, data)
     assert cp.shape == shipped.core.shape and cp[0] == shipped.core[0]  # the same members
     assert data.error(cp) <= data.error(shipped.core)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neuroedge.imu import quaternion as quat
-from neuroedge.imu.families import FAMILIES, ImuSequence, generate_split
+from neuroedge.imu.families import FAMILIES, generate_split
 from neuroedge.imu.recording import ImuDataError, save_csv
 from neuroedge.imu.reference import CONVENTIONS, WORLD_TO_Z_UP, check_reference, name
 
@@ -55,11 +55,9 @@ def test_scalar_last_quaternions_are_named() -> None:
 
 def test_a_recording_from_another_projects_simulator() -> None:
     """``ahrs.Sensors`` (the ahrs package's IMU simulator, not ours) writes body -> world with z up."""
-    from ahrs import Sensors
+    from neuroedge.imu.ahrs_sensors import ahrs_recording
 
-    sim = Sensors(num_samples=3000, freq=100.0, rng=np.random.default_rng(3))
-    seq = ImuSequence(np.arange(3000) / 100.0, sim.accelerometers, sim.gyroscopes,
-                      np.asarray(sim.quaternions), 100.0, {})
+    seq = ahrs_recording(3000, 100.0, np.random.default_rng(3))
     q, _ = check_reference(seq)
     assert _same_rotation(q, seq.q)
     with pytest.raises(ImuDataError, match="they fit --reference-frame world-to-body --reference-world z-up"):

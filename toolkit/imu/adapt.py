@@ -88,17 +88,20 @@ def tunable(cp: np.ndarray) -> dict[int, str]:
     return found
 
 
+@dataclass
 class _Data:
-    """Recordings with the network's ``σ_a`` computed once; the geometric mean tilt error of a core."""
+    """Recordings with the network's ``σ_a`` computed once (``of``); the geometric mean tilt error of a core."""
 
-    def __init__(self, model: AttitudeModel, recordings: Sequence[ImuSequence]) -> None:
-        self.seqs = [replace(s, acc=np.ascontiguousarray(s.acc), gyr=np.ascontiguousarray(s.gyr)) for s in recordings]
-        self.sigma_a = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in self.seqs]
+    seqs: list[ImuSequence]
+    sigma_a: list[np.ndarray]
+
+    @classmethod
+    def of(cls, model: AttitudeModel, recordings: Sequence[ImuSequence]) -> _Data:
+        seqs = [replace(s, acc=np.ascontiguousarray(s.acc), gyr=np.ascontiguousarray(s.gyr)) for s in recordings]
+        return cls(seqs, [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in seqs])
 
     def subset(self, idx: Sequence[int]) -> _Data:
-        out = object.__new__(_Data)
-        out.seqs, out.sigma_a = [self.seqs[i] for i in idx], [self.sigma_a[i] for i in idx]
-        return out
+        return _Data([self.seqs[i] for i in idx], [self.sigma_a[i] for i in idx])
 
     def error(self, cp: np.ndarray) -> float:
         logs = [math.log(max(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s), 1e-9))
@@ -181,7 +184,7 @@ def adapt(model: AttitudeModel, recordings: Sequence[ImuSequence], names: Sequen
         if log:
             log(f"one recording: cut in two halves, {names[0]} and {names[1]}, so one can check the other")
     check_recordings(recordings, names)
-    data = _Data(model, recordings)
+    data = _Data.of(model, recordings)
     halves = (list(range(0, len(recordings), 2)), list(range(1, len(recordings), 2)))
     held_logs: dict[str, list[float]] = {}
     for method in methods:
