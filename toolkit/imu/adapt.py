@@ -49,7 +49,7 @@ MAX_PASSES = 6  # per factor
 
 # core parameter index -> readable name (``neuroedge.imu.core``'s layout); per member: c, τ, floor, z_0
 HEAD = {1: "gate_s", 3: "gyro_noise", 4: "bias_walk", 6: "acc_var", 9: "accel_floor", 10: "accel_floor_s",
-        11: "gyro_noise_s"}
+        11: "gyro_noise_s", 12: "vel_cap_k"}
 MEMBER = ("c", "tau", "floor", "gate_z")
 
 

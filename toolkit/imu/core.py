@@ -3,50 +3,23 @@
 (The network's compiled step and the model's per-sample loop live at the end of this file too, so one
 file's change invalidates every cached compiled function of the model; see the note there.)
 
-**One hypothesis** (what the previous, single core was): the filter uses what a device's physics
-guarantees about the velocity the accelerometer implies, ``u = ∫ (R f - g e_z)_xy dt``. Error state (10):
-``φ`` (3, tilt error, world frame), ``β`` (3, gyro bias error, body), the true horizontal velocity ``v``
-(2, an Ornstein-Uhlenbeck process ``v̇ = -v/τ + w``, stationary std ``σ_v``) and the drift ``d`` (2)::
-
-    φ̇ = -R β            (a bias error tilts the estimate)
-    ḋ = -[R f]×_xy φ     (a tilt error leaks gravity into the implied velocity)
-    u = v + d            (measured each sample)
-
-After each update ``φ`` and ``β`` are folded into the attitude and bias, and ``d`` into ``u``. The
-velocity noise follows the network: ``σ_v = c · σ_a + floor``; gyro noise, bias walk and initial bias
-spread are datasheet figures.
-
-**The bank** (why: the single core assumed a bounded velocity, ``τ`` ≈ 0.3 s, and lost to tuned filters
-where the velocity random-walks or a vehicle accelerates for seconds): two such filters run side by side,
-a bounded one ``(c_0, τ_0)`` ("moved around in place") and a loose one ``(c_1, τ_1)`` (long ``τ``,
-"carried at a changing speed"). A **consistency gate** decides between them: under its own model the
-bounded member's velocity estimate has ``E|v̂|² <= 2 σ_v²``, so ``z = |v̂|² / (2 σ_v²)`` averaged over
-``T`` s (``z̄ ← λ z̄ + (1-λ) z``, ``λ = e^(-dt/T)``) stays at or below 1 while that physics holds, and grows
-(to 10-40 on validation) when the device is really carried (random-walk velocity, a vehicle): the
-velocity is then bigger than the bounded model allows. The output is the two attitudes blended
-(sign-aligned, normalised) with the loose member's weight ``w = 1 / (1 + (z_0 / z̄)^8)``: a steep but
-continuous switch at ``z̄ = z_0``. A third, stiff member (small velocity noise: shaken or vibrating
-in place) may stand in front, handing over to the bounded one by its own ``z̄`` in the same way (the
-output is blended from the loosest member inwards). The members never exchange state, so a wrong gate costs no more than
-the member it picks. Weighting by the likelihood of each member's innovations was tried first and
-dropped: at the sample rate the member that pulls a smooth velocity back least always predicts the next
-sample best, so it picked the longest ``τ`` everywhere (``neuroedge.imu.train``). All settings are
-chosen on validation data (``neuroedge.imu.train``).
+Each member is an error-state Kalman filter on tilt, gyro bias and the horizontal velocity the
+accelerometer implies, that velocity an Ornstein-Uhlenbeck process whose noise ``σ_v = c · σ_a + floor``
+follows the network; a consistency gate on each member's velocity estimate blends them; a velocity cap,
+an accel floor and the gyro's measured noise put physics under the network's figure. The design and the
+evidence for each part: ``docs/imu_core.md``.
 
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
 * ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
-  accel_floor, accel_floor_s, gyro_noise_s]``
+  accel_floor, accel_floor_s, gyro_noise_s, vel_cap_k, vel_cap_leak_s, vel_cap_s]``
   then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
-* ``cs`` (core state) ``[n, 120]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
+* ``cs`` (core state) ``[n, 124]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
   gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there);
-  row 0's last 8 hold the measured gyro noise: the last two gyro samples, their mean square, a count.
+  row 0's 112-119 hold the measured gyro noise: the last two gyro samples, their mean square, a count;
+  the loosest row's 120-123 the velocity cap's: the mean of ``|f| - g``, ``w``, its mean square, the time.
 
-**The gyro's measured noise** (``gyro_noise_s > 0``): the gyro noise the members use is the datasheet
-figure or, if higher, the gyro's own, from its second differences (``var(Δ²ω) = 6σ²`` per axis for white
-noise) averaged over ``gyro_noise_s``. Why: a gyro noisier than the datasheet figure (another project's
-simulator at its defaults, ``benchmarks/imu_foreign.py``'s ``ahrs_default``) was trusted as a quiet one.
 """
 
 from __future__ import annotations
@@ -57,10 +30,12 @@ import numpy as np
 from numba import njit
 
 N_ERR = 10
-STRIDE = 120
+STRIDE = 124
+VC = 120  # the loosest row: the velocity cap's state (module doc)
+VCAP_MEAN_S = 4.0
 GN = 112  # row 0: the gyro-noise estimate's state (module doc)
 P0 = 11  # offset of P in a hypothesis' state
-CP_HEAD = 12  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
+CP_HEAD = 15  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
 GRAVITY = 9.81
@@ -69,18 +44,19 @@ GRAVITY = 9.81
 def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
                 sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
                 fixed_sigma_a: float = -1.0, gate_z: float = 2.0, accel_floor: float = 0.0,
-                accel_floor_s: float = 0.5, gyro_noise_s: float = 0.0) -> np.ndarray:
+                accel_floor_s: float = 0.5, gyro_noise_s: float = 0.0, vel_cap: tuple[float, float, float] =
+                (0.0, 5.0, 5.0)) -> np.ndarray:
     """``cp`` from readable settings: ``hypotheses`` from the stiffest to the loosest, each ``(c, τ)`` or
     ``(c, τ, floor, z_0)`` (its own floor and the threshold of its gate to the next; by default ``floor``
     and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units.
     ``accel_floor`` (0: off) keeps ``σ_a`` at least that multiple of the RMS of ``|f| - g`` over the last
     ``accel_floor_s`` seconds (see ``core_step``); ``gyro_noise_s`` (0: off) measures the gyro's noise
-    over that many seconds (module doc)."""
+    over that many seconds; ``vel_cap`` is ``(k, leak_s, window_s)``, ``k = 0``: off (module doc)."""
     if not 1 <= len(hypotheses) <= 3:
         raise ValueError(f"the core takes one to three hypotheses, not {len(hypotheses)}")
     gn, bw, bi = (math.radians(x) for x in sensor_dps)
     head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z, accel_floor, accel_floor_s,
-            gyro_noise_s]
+            gyro_noise_s, *vel_cap]
     quads = [(*h, floor, gate_z) if len(h) == 2 else tuple(h) for h in hypotheses]
     return np.array(head + [x for h in quads for x in h], dtype=np.float64)
 
@@ -232,15 +208,17 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
         for a in range(3):
             g[GN + 3 + a] = g[GN + a]
             g[GN + a] = gyr[a]
+    cap = _velocity_cap(cs[n - 1], acc, dt, cp)
+    svs = np.empty(n)
     for h in range(n):
         o = CP_HEAD + PER_HYP * h
-        _hyp_step(cs[h], acc, gyr, cp[o] * sigma_a + cp[o + 2], cp[o + 1], dt, cp, gyro_noise)
+        svs[h] = cp[o] * sigma_a + cp[o + 2] if h == n - 1 else min(cp[o] * sigma_a, cap) + cp[o + 2]
+        _hyp_step(cs[h], acc, gyr, svs[h], cp[o + 1], dt, cp, gyro_noise)
     q_out[:] = cs[n - 1, 0:4]
     lam = math.exp(-dt / cp[1])
     for h in range(n - 2, -1, -1):  # from the loosest: each member gives way to the next by its own z̄
         o = CP_HEAD + PER_HYP * h
-        sv = cp[o] * sigma_a + cp[o + 2]  # this member's σ_v
-        z = (cs[h, 9] ** 2 + cs[h, 10] ** 2) / (2.0 * sv * sv)
+        z = (cs[h, 9] ** 2 + cs[h, 10] ** 2) / (2.0 * svs[h] * svs[h])
         cs[h, 111] = lam * cs[h, 111] + (1.0 - lam) * z
         zbar = cs[h, 111]
         w = 0.0 if zbar <= 0.0 else 1.0 / (1.0 + (cp[o + 3] / zbar) ** GATE_POWER)
@@ -248,6 +226,22 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
         for k in range(4):
             q_out[k] = (1.0 - w) * cs[h, k] + w * sgn * q_out[k]
         q_out /= math.sqrt(q_out[0] ** 2 + q_out[1] ** 2 + q_out[2] ** 2 + q_out[3] ** 2)
+
+
+@njit(cache=True)
+def _velocity_cap(st: np.ndarray, acc: np.ndarray, dt: float, cp: np.ndarray) -> float:
+    """``k · RMS(w)`` after this sample (module doc), updated in the loosest row ``st``; infinite when off."""
+    if cp[12] <= 0.0:
+        return np.inf
+    dev = math.sqrt(acc[0] ** 2 + acc[1] ** 2 + acc[2] ** 2) - GRAVITY
+    if st[VC + 3] == 0.0:  # from the first sample's |f| - g: a scale error is no motion from the start
+        st[VC] = dev
+    st[VC] += (1.0 - math.exp(-dt / VCAP_MEAN_S)) * (dev - st[VC])
+    st[VC + 1] = st[VC + 1] * (1.0 - dt / cp[13]) + (dev - st[VC]) * dt
+    lam = math.exp(-dt / cp[14])
+    st[VC + 2] = max(lam * st[VC + 2] + (1.0 - lam) * st[VC + 1] ** 2, st[VC + 1] ** 2)
+    st[VC + 3] += dt
+    return cp[12] * math.sqrt(st[VC + 2]) if st[VC + 3] > cp[14] else np.inf
 
 
 @njit(cache=True)

@@ -128,6 +128,9 @@ class TrainConfig:
     # the gyro's measured noise under the datasheet figure, averaged over this many seconds (0: off; not
     # searched: physics in every member and stage, neuroedge.imu.core's doc; its rule in imu_rule_checks.py)
     gyro_noise_s: float = 1.0
+    # the bounded members' velocity cap ``(k, leak_s, window_s)`` (``neuroedge.imu.core``; k = 0: off); not
+    # searched, like ``gyro_noise_s``; its constants and its rule in ``benchmarks/imu_rule_checks.py vel_cap``
+    vel_cap: tuple[float, float, float] = (1.5, 5.0, 5.0)
 
     def net(self) -> NetConfig:
         """The network's own settings (its cache key)."""
@@ -244,7 +247,7 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
     def bounded(c: float, f: float, t: float, sg: float) -> tuple[str, dict]:
         return (f"bounded c={c} floor={f} tau={t} sigma_a={sg}",
                 {"hypotheses": [(c, t)], "gate_s": 10.0, "gate_z": 2.0, "floor": f, "fixed_sigma_a": sg, "gate": {},
-                 "gyro_noise_s": config.gyro_noise_s})
+                 "gyro_noise_s": config.gyro_noise_s, "vel_cap": list(config.vel_cap)})
 
     def loose(tau2: float, c2: float, gate_s: float, gate_z: float) -> tuple[str, dict]:
         gate = {"c_mult": c2, "tau": tau2, "gate_s": gate_s, "gate_z": gate_z}
@@ -289,7 +292,8 @@ def params_of(choice: dict) -> np.ndarray:
     return core_params([tuple(h) for h in choice["hypotheses"]], choice["gate_s"], choice["floor"],
                        fixed_sigma_a=choice["fixed_sigma_a"], gate_z=choice["gate_z"],
                        accel_floor=choice.get("accel_floor", 0.0), accel_floor_s=choice.get("accel_floor_s", 0.5),
-                       gyro_noise_s=choice.get("gyro_noise_s", 0.0))
+                       gyro_noise_s=choice.get("gyro_noise_s", 0.0),
+                       vel_cap=tuple(choice.get("vel_cap", (0.0, 5.0, 5.0))))
 
 
 def load_or_train(config: TrainConfig = TrainConfig(), cache_dir: Path = CACHE_DIR,  # noqa: B008 - frozen
