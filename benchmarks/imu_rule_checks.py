@@ -8,112 +8,11 @@
     .venv/bin/python benchmarks/imu_rule_checks.py steps all|FAMILY [...]        # ~15 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py coverage all|FAMILY [...]     # ~1 min each, trained
     .venv/bin/python benchmarks/imu_rule_checks.py steady [MODEL.npz]            # ~3 min on one core
-    .venv/bin/python benchmarks/imu_rule_checks.py vel_cap all|FAMILY [...]      # ~8 min each on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py vel_cap all|FAMILY [...]      # ~3-5 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap_grid                  # ~10 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py starts all|FAMILY [...]       # ~10 min each on one core
 
-``edge``: for each family, the model trained without it (cached, ``load_or_train``), its core chosen with
-stepping past the grids' edges (3 steps) and on the grids only (0), each scored on the held-out family's
-validation split (10 x 40 s); the rule keeps the way with the lower geometric mean over the five.
-``target``: the network trained without impacts under ``committed`` (the shipped settings: a centred 1 s
-target), ``causal_s0`` or ``causal_s1`` (a causal 0.25 s target, seed 0 or 1), its core chosen by the committed rule; its
-own core-validation error and its error on impacts' validation split (held out). Variants other than
-``committed`` train into their own cache folder under ``.cache/imu_rule_checks/``, never the model's.
-``ensemble``: the in-family model (``all``) or the one trained without FAMILY, for each SEED (0 from the
-model's cache, others from ``benchmarks/imu_seed_noise.py``'s; trained there if missing); their networks'
-``log σ_a`` averaged, a core chosen for that by the committed rule; each seed and the ensemble scored on
-the core's own validation split and, for a held-out FAMILY, on its validation split (10 x 40 s).
-``criterion``: for each family, the model trained without it (cached), its core as committed (chosen by
-the geometric mean of the tilt errors over its training families' validation, ``geomean``) and chosen
-again by ``worst_family``: the largest, over its training families, of the family's geometric mean of
-per-sequence ratios to that family's best tuned filter (the filters tuned on that family's validation
-split, as the benchmark tunes them; the best by validation error). Why try it: the goal is never to be
-worse than the best tuned filter on motion the model has not seen, and a core that is close to the filters
-on every family it knows, rather than best on average, may hold better on one it does not. Each core is
-scored on the held-out family's validation split (10 x 40 s) as the ratio of its mean tilt error to the
-best tuned filter's validation error there. The rule, written before the run: ``worst_family`` replaces
-``geomean`` if, over the five held-out families, its largest ratio is lower and its median ratio is at
-most 0.02 above ``geomean``'s. Result (2026-12-03, networks of a9218bd): largest 1.108 (random_walk) /
-0.929 (vehicle), median 0.839 / 0.679, so ``worst_family`` is the rule now (``neuroedge.imu.train``'s doc
-has every family's figures).
-``stiff_z``: for each family, the model trained without it (cached), its core as committed (the stiff
-filter's gate threshold ``z_s`` on the grid 1, 2) and chosen again with the grid 1, 2, 4, 8, both by
-the committed criterion; each scored on the held-out family's validation split as the ratio to its
-best tuned filter. Why: on the independent generator's walking validation seeds a higher ``z_s`` kept
-the stiff filter in front (README). The rule, written before the run: the wider grid replaces the
-current one if, over the five held-out families, its largest ratio is no higher and its median at most
-0.02 above. Result (2026-12-03; current / wider grid, z_s chosen): handheld 0.658 / 0.658 (2 / 2),
-random_walk 0.679 / 0.706 (2 / 4), vehicle 0.927 / 0.927 (2 / 2), fast_rotation 0.667 / 0.667,
-impacts 0.786 / 0.786: largest 0.927 / 0.927, median 0.679 / 0.706 (+0.027), so the grid stays 1, 2.
-``steps``: the networks trained 4000 steps instead of 2000 (the setting not shipped in its own cache folder; the cosine schedule
-stretched with them), each core chosen by the committed rule. Why: the networks' validation loss is at
-its lowest near the end of their 2000 steps (selected steps 1475-1975), and ``imu_ceiling.py`` puts what
-stops the in-family goal in the network's estimate of ``σ_a``. For FAMILY, the model trained without it
-at 2000 and at 4000 steps, each scored on FAMILY's validation split as the ratio to its best tuned filter;
-for ``all``, the in-family model at both, scored on every family's validation split the same way. The
-rule, written before the run: 4000 steps replaces 2000 if, over the five held-out families, the largest
-ratio is no higher and the median at most 0.02 above, and the in-family model's median ratio over the
-five families is lower.
-Result (2026-12-03; 2000 / 4000 steps): held out, handheld 0.614 / 0.617, random_walk 0.690 / 0.682,
-vehicle 0.927 / 0.858, fast_rotation 0.641 / 0.572, impacts 0.867 / 0.785: largest 0.927 / 0.858,
-median 0.690 / 0.682; in family 0.578/0.643/0.815/0.402/0.701 / 0.499/0.598/0.651/0.348/0.709, median
-0.643 / 0.598. So 4000 steps is the setting now (``neuroedge.imu.train.TrainConfig.steps``).
-``coverage``: the shipped training settings (``load_or_train``, cached), for FAMILY the model trained
-without it scored on FAMILY's validation split as the ratio to its best tuned filter, for ``all`` the
-in-family model on every family's; each ratio also over the split's steady and bursty sequences apart
-(``neuroedge.imu.families._steady``). The rule for steady intensity, written before its run: kept only if
-every held-out ratio is at most 1.0. Result (2026-12-03, networks of bfce968): handheld 0.510, random_walk
-0.543 (steady 0.720, bursty 0.366), vehicle 0.969, fast_rotation 0.644, impacts 0.844, so it is kept; in
-family 0.491/0.534/0.757/0.451/0.767. The rule for the core's measured gyro noise (``TrainConfig.gyro_noise_s``
-= 1 s, ``neuroedge.imu.core``), written before its run: with the six cores chosen again by the committed
-rule (networks unchanged), kept only if every held-out ratio is at most 1.0, the held-out median at most
-0.664 (0.644 + 0.02) and the in-family median at most 0.554 (0.534 + 0.02): it is for sensors outside our
-families (``benchmarks/imu_foreign.py``'s ``ahrs_default``), so it must cost ours next to nothing.
-``steady``: the diagnosis behind steady intensity, on random_walk's first 6 validation sequences as
-drawn and the same seeds with the burst envelope off and no pauses: every filter tuned on each set, and
-the ratio to the best of them of the shipped model (or MODEL.npz) and of its core fed the true 1 s RMS
-as ``σ_a`` (the network's target: a perfect network).
-``starts``: the core search's first stage (one bounded filter) chosen by the worst family alone, or also
-by the median and by the geometric mean of the family ratios with the rest of the search run from each
-(``neuroedge.imu.train.tune_core``; the lowest worst family at the end wins). Why: on the in-family
-model's core validation the staged search by the worst family ended at 0.766 (random_walk), while a
-whole search by the median family, scored by its worst family, ended at 0.566. A single bounded filter
-is worst on random_walk whatever it is (that family needs the loose filter the next stage adds), so the
-worst family picks the bounded filter least bad there (c=1, τ=2.4 s), a poor one to build on. For
-FAMILY, the model trained without it, its core chosen both ways, scored on FAMILY's validation split as
-the ratio to its best tuned filter; for ``all``, the in-family model on every family's. The rule,
-written before the run: every start replaces the single start if, over the five held-out families, the
-largest ratio is no higher and the median at most 0.02 above, and the in-family model's median ratio
-over the five families is lower. Result (2026-12-03, networks of bfce968; single / every start): held
-out, handheld 0.510 / 0.552, random_walk 0.543 / 0.724, vehicle 0.969 / 0.830, fast_rotation 0.644 /
-0.804, impacts 0.844 / 0.844: largest 0.969 / 0.844, median 0.644 / 0.804; in family 0.491/0.534/0.757/
-0.451/0.767 / 0.501/0.361/0.599/0.414/0.598, median 0.534 / 0.501; own worst family 0.766 / 0.543 (in
-family). Refused on the held-out median: the wider search fits the training families' worst better and
-holds worse on a family it has not seen, so a single start stays (``TrainConfig.core_starts``).
-``vel_cap``: the bounded members' velocity cap (``TrainConfig.vel_cap``, ``neuroedge.imu.core``) off and on,
-each core chosen by the committed rule on the same network; for FAMILY the model trained without it, for
-``all`` the in-family one, scored as ``coverage`` scores. Why: on the independent generator's walking
-validation seeds (``benchmarks/imu_foreign.py``, seeds 1000-1005) the shipped model scored 3.07° against
-tuned VQF's 2.01°, its stiff member alone 1.52°: a gait's σ_a said a velocity ten times the real one, so
-the gate handed over to a member that all but ignored the accelerometer. Its constants ``(1.5, 5 s, 5 s)``
-by ``vel_cap_grid``: k 1.5, 2, 3 x leak 2, 5 s (window 5 s) with the in-family core chosen without the
-cap, the lowest geometric mean over our five families' first six 30 s validation sequences of the ratio
-to the cap off (walking is printed, not used). The rule,
-written before its run (as for the measured gyro noise: it is for motion outside our families, so it
-must cost ours next to nothing): kept only if every held-out ratio is at most 1.0 and the held-out and
-in-family medians are at most 0.02 above the cap off's. Result 1 (2026-12-04, networks cached, the cap on
-during the core search; grid: 1.5/5 s won, geomean 0.974, walking 0.711 of the cap off): held out, off /
-on, handheld 0.510 / 0.471, random_walk 0.544 / 0.556, vehicle 0.970 / 0.987, fast_rotation 0.660 /
-0.633, impacts 0.839 / **1.101**; in family 0.491/0.534/0.758/0.464/0.764 / 0.453/0.535/0.769/0.465/0.734.
-**Refused** on impacts. Why: with the cap on, the search left out the stiff member (the capped bounded
-one covered its role on the training families), and impacts needed it: the same network with the core
-chosen without the cap and the cap then switched on scored 0.717 there (without the cap 0.839). So
-(variant 2, now committed) the core is chosen with the cap off and the cap switched on after the search:
-it must not change which members the core has. The same rule, written before its run. Result 2
-(2026-12-04): held out, off / on, handheld 0.510 / 0.471, random_walk 0.544 / 0.544, vehicle 0.970 /
-0.987, fast_rotation 0.660 / 0.647, impacts 0.839 / 0.717: largest 0.970 / 0.987 (at most 1.0), median
-0.660 / 0.647; in family 0.491/0.534/0.758/0.464/0.764 / 0.453/0.535/0.769/0.465/0.734, median 0.534 /
-0.535. **Kept** (``TrainConfig.vel_cap``).
+What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
 The test split is never read.
 """
 
@@ -264,19 +163,27 @@ def stiff_z(families: list[str]) -> None:
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
+def _held_and_ref(scored: tuple[str, ...]) -> tuple[dict, dict]:
+    """Each scored family's validation split and its best tuned filter's error there."""
+    return ({f: generate_split("val", f, N_VAL, VAL_S) for f in scored}, {f: _best_filter_val(f) for f in scored})
+
+
+def _ratios(label: str, model: object, held: dict, ref: dict) -> str:
+    """`` LABEL r r r median m |``: the model's ratio to the best tuned filter on each held split."""
+    ratios = [score_model(model, held[f])["tilt_deg"] / ref[f] for f in held]
+    return f" {label} {' '.join(f'{r:.3f}' for r in ratios)} median {float(np.median(ratios)):.3f} |"
+
+
 def steps(names: list[str]) -> None:
     for name in names:
         t = time.time()
         config, scored = _named(name)
-        held = {f: generate_split("val", f, N_VAL, VAL_S) for f in scored}
-        ref = {f: _best_filter_val(f) for f in scored}
+        held, ref = _held_and_ref(scored)
         line = f"{name}:"
         for n_steps in (2000, 4000):  # the shipped setting from the model's cache, the other from the check's
             cache = train.CACHE_DIR if n_steps == config.steps else CHECK_CACHE / f"steps{n_steps}"
             model, _, meta = train.load_or_train(replace(config, steps=n_steps), cache_dir=cache)
-            ratios = [score_model(model, held[f])["tilt_deg"] / ref[f] for f in scored]
-            line += (f" {n_steps} steps: own {meta['core']['val_score']:.4f} ratios "
-                     f"{' '.join(f'{r:.3f}' for r in ratios)} median {float(np.median(ratios)):.3f} |")
+            line += f" {n_steps} steps: own {meta['core']['val_score']:.4f}" + _ratios("ratios", model, held, ref)
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
@@ -330,26 +237,21 @@ def steady(path: str | None) -> None:
               f"1 s RMS {score_run(oracle, seqs)['tilt_deg'] / best:.3f} x the best tuned filter ({best:.3f}°)", flush=True)
 
 
-def _cap_off(config: train.TrainConfig, model: object) -> object:
-    """``model`` with the core ``config``'s rule chooses for it with the velocity cap off."""
-    val = train.validation(config)
-    sigma = [np.exp(model.log_sigma_a(s.acc, s.gyr, s.rate_hz)) for s in val]
-    return model.with_core(train.params_of(train.tune_core(replace(config, vel_cap=(0.0, 5.0, 5.0)), val, sigma)))
+def _cap_off(model: object) -> object:
+    """``model`` with its velocity cap switched off: its core's search ran without it (``tune_core``), so
+    this is the core the rule chooses with the cap off."""
+    off = model.with_core(model.core.copy())
+    off.core[12] = 0.0
+    return off
 
 
 def vel_cap(names: list[str]) -> None:
     for name in names:
         t = time.time()
         config, scored = _named(name)
-        held = {f: generate_split("val", f, N_VAL, VAL_S) for f in scored}
-        ref = {f: _best_filter_val(f) for f in scored}
+        held, ref = _held_and_ref(scored)
         on, _, _ = train.load_or_train(config)  # the setting as committed: cached for benchmarks/imu.py
-        off = on.with_core(on.core.copy())
-        off.core[12] = 0.0  # the same search, run with the cap off (``tune_core``): only the switch differs
-        line = f"{name}:"
-        for label, model in (("off", off), ("on", on)):
-            ratios = [score_model(model, held[f])["tilt_deg"] / ref[f] for f in scored]
-            line += f" cap {label}: {' '.join(f'{r:.3f}' for r in ratios)} median {float(np.median(ratios)):.3f} |"
+        line = f"{name}:" + _ratios("cap off:", _cap_off(on), held, ref) + _ratios("cap on:", on, held, ref)
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
@@ -357,7 +259,7 @@ def vel_cap_grid() -> None:
     from imu_foreign import recording
 
     config = train.TrainConfig()
-    off = _cap_off(config, train.load_or_train(config)[0])
+    off = _cap_off(train.load_or_train(config)[0])
     sets = {f: generate_split("val", f, 6, 30.0) for f in FAMILIES}
     sets["walking (not used)"] = [recording(1000 + i, "walking") for i in range(6)]
     err = lambda m: {f: score_model(m, s)["tilt_deg"] for f, s in sets.items()}  # noqa: E731
