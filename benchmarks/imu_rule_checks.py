@@ -10,6 +10,7 @@
     .venv/bin/python benchmarks/imu_rule_checks.py steady [MODEL.npz]            # ~3 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap all|FAMILY [...]      # ~3-5 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap_grid                  # ~10 min on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py vel_cap_floor                 # ~5 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py starts all|FAMILY [...]       # ~10 min each on one core
 
 What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
@@ -251,7 +252,10 @@ def vel_cap(names: list[str]) -> None:
         config, scored = _named(name)
         held, ref = _held_and_ref(scored)
         on, _, _ = train.load_or_train(config)  # the setting as committed: cached for benchmarks/imu.py
-        line = f"{name}:" + _ratios("cap off:", _cap_off(on), held, ref) + _ratios("cap on:", on, held, ref)
+        floored = on.with_core(on.core.copy())
+        floored.core[15] = 1e9  # the members' floors not capped (the cap as first kept)
+        line = (f"{name}:" + _ratios("cap off:", _cap_off(on), held, ref)
+                + _ratios("cap, floors kept:", floored, held, ref) + _ratios("cap on:", on, held, ref))
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
@@ -267,10 +271,27 @@ def vel_cap_grid() -> None:
     for k in (1.5, 2.0, 3.0):
         for leak in (2.0, 5.0):
             cp = off.core.copy()
-            cp[12:15] = (k, leak, 5.0)
+            cp[12:16] = (k, leak, 5.0, 1e9)  # the floor not capped, as when this grid chose
             r = {f: e / base[f] for f, e in err(off.with_core(cp)).items()}
             gm = float(np.exp(np.mean([np.log(r[f]) for f in FAMILIES])))
             print(f"k {k} leak {leak}: geomean {gm:.4f} | " + " ".join(f"{f} {v:.3f}" for f, v in r.items()), flush=True)
+
+
+def vel_cap_floor() -> None:
+    from imu_foreign import recording
+
+    on = train.load_or_train(train.TrainConfig())[0]
+    sets = {f: generate_split("val", f, 6, 30.0) for f in FAMILIES}
+    sets.update({f"{k} (not used)": [recording(1000 + i, k) for i in range(6)] for k in ("ahrs", "ahrs_default")})
+    err = lambda m: {f: score_model(m, s)["tilt_deg"] for f, s in sets.items()}  # noqa: E731
+    cp = on.core.copy()
+    cp[15] = 1e9
+    base = err(on.with_core(cp))
+    for share in (1.0, 0.3, 0.1, 0.03, 0.0):
+        cp[15] = share
+        r = {f: e / base[f] for f, e in err(on.with_core(cp)).items()}
+        gm = float(np.exp(np.mean([np.log(r[f]) for f in FAMILIES])))
+        print(f"floor share {share}: geomean {gm:.4f} | " + " ".join(f"{f} {v:.3f}" for f, v in r.items()), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,12 +316,14 @@ def main(argv: list[str] | None = None) -> None:
         vel_cap(args[1:])
     elif args == ["vel_cap_grid"]:
         vel_cap_grid()
+    elif args == ["vel_cap_floor"]:
+        vel_cap_floor()
     elif len(args) in (1, 2) and args[0] == "steady":
         steady(args[1] if len(args) == 2 else None)
     else:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps all|FAMILY... | "
-                 "coverage all|FAMILY... | starts all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | "
+                 "coverage all|FAMILY... | starts all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
                  "steady [MODEL.npz]")
 
 

@@ -106,7 +106,7 @@ def test_every_start_runs_the_whole_search_and_the_lowest_worst_family_wins(monk
                             slow_c_grid=(10.0,), gate_s_grid=(3.0,), gate_z_grid=(1.0,), stiff_c_grid=(0.1,),
                             stiff_floor_grid=(0.03,), stiff_tau_grid=(0.3,), stiff_z_grid=(1.0,),
                             accel_floor_grid=(1.0,), accel_floor_s_grid=(0.5,),
-                            vel_cap=(0.0, 5.0, 5.0))  # the cap off: these sequences were picked for the starts without it
+                            vel_cap=(0.0, 5.0, 5.0, 1e9))  # the cap off: these sequences were picked for the starts without it
     every = train.tune_core(replace(cfg, core_starts=("max", "median", "gmean")), seqs, sigma)
     alone = train.tune_core(cfg, seqs, sigma)  # the committed rule: the worst family alone
     assert len(every["start_val_scores"]) >= 2  # on these sequences the starts choose different first filters

@@ -15,7 +15,7 @@ from neuroedge.imu.core import STRIDE, _velocity_cap, core_params, core_scan
 
 
 def _cap_over(dev: np.ndarray, rate: float, k: float = 1.0) -> float:
-    cp = core_params([(1.0, 0.6)], 3.0, 0.1, vel_cap=(k, 5.0, 5.0))
+    cp = core_params([(1.0, 0.6)], 3.0, 0.1, vel_cap=(k, 5.0, 5.0, 1e9))
     st = np.zeros(STRIDE)
     cap = math.inf
     for d in dev:
@@ -65,6 +65,29 @@ def test_on_a_gait_the_cap_keeps_the_bank_on_the_accelerometer() -> None:
     errors = {}
     for k in (0.0, 1.5):
         cp = core_params([(0.1, 0.3, 0.03, 1.0), (1.0, 2.4, 0.02, 1.0), (3.0, 200.0, 0.02, 1.0)], 1.0, 0.02,
-                         vel_cap=(k, 5.0, 5.0))
+                         vel_cap=(k, 5.0, 5.0, 1e9))
         errors[k] = float(np.mean(quat.tilt_error_deg(core_scan(acc, gyr, sa, rate, cp)[500:], q[500:])))
     assert errors[1.5] < 0.8 * errors[0.0], errors
+
+
+def test_without_translation_the_floors_give_way_and_nothing_divides_by_zero() -> None:
+    """A sensor turned about its own centre (no linear acceleration, noisy gyro): with the floors' share 0
+    the capped members lean on the accelerometer harder than with their floors kept; noise-free input (a
+    cap of exactly 0) still gives finite attitudes."""
+    rate, n = 100.0, 4000
+    rng = np.random.default_rng(5)
+    t = np.arange(n + 1) / rate
+    att = Rotation.from_euler("zyx", np.stack([0.8 * np.sin(0.4 * t), 0.5 * np.sin(0.7 * t), 0.4 * np.sin(0.9 * t)], 1))
+    gyr = (att[:-1].inv() * att[1:]).as_rotvec() * rate
+    acc = att[:-1].inv().apply(np.tile([0.0, 0.0, 9.81], (n, 1)))
+    q = att[:-1].as_quat()[:, [3, 0, 1, 2]]
+    hyps = [(0.1, 0.3, 0.03, 1.0), (1.0, 2.4, 0.02, 1.0), (3.0, 200.0, 0.02, 1.0)]
+    noisy_gyr = gyr + np.radians(0.2) * math.sqrt(rate) * rng.standard_normal((n, 3))
+    noisy_acc = acc + 0.003 * math.sqrt(rate) * rng.standard_normal((n, 3))
+    sa = np.full(n, 0.07)
+    errors = {}
+    for share in (1e9, 0.0):
+        cp = core_params(hyps, 1.0, 0.02, vel_cap=(1.5, 5.0, 5.0, share))
+        errors[share] = float(np.mean(quat.tilt_error_deg(core_scan(noisy_acc, noisy_gyr, sa, rate, cp)[500:], q[500:])))
+        assert np.isfinite(core_scan(acc, gyr, sa, rate, cp)).all()
+    assert errors[0.0] < 0.9 * errors[1e9], errors  # measured 0.34° against 0.42°

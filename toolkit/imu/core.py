@@ -12,7 +12,7 @@ evidence for each part: ``docs/imu_core.md``.
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
 * ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
-  accel_floor, accel_floor_s, gyro_noise_s, vel_cap_k, vel_cap_leak_s, vel_cap_s]``
+  accel_floor, accel_floor_s, gyro_noise_s, vel_cap_k, vel_cap_leak_s, vel_cap_s, vel_cap_floor]``
   then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
 * ``cs`` (core state) ``[n, 124]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
@@ -33,9 +33,10 @@ N_ERR = 10
 STRIDE = 124
 VC = 120  # the loosest row: the velocity cap's state (module doc)
 VCAP_MEAN_S = 4.0
+SV_MIN = 1e-4  # m/s: a capped σ_v never reaches 0 (the gate divides by it)
 GN = 112  # row 0: the gyro-noise estimate's state (module doc)
 P0 = 11  # offset of P in a hypothesis' state
-CP_HEAD = 15  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
+CP_HEAD = 16  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
 GRAVITY = 9.81
@@ -44,16 +45,19 @@ GRAVITY = 9.81
 def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
                 sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
                 fixed_sigma_a: float = -1.0, gate_z: float = 2.0, accel_floor: float = 0.0,
-                accel_floor_s: float = 0.5, gyro_noise_s: float = 0.0, vel_cap: tuple[float, float, float] =
-                (0.0, 5.0, 5.0)) -> np.ndarray:
+                accel_floor_s: float = 0.5, gyro_noise_s: float = 0.0,
+                vel_cap: tuple[float, float, float, float] = (0.0, 5.0, 5.0, 1e9)) -> np.ndarray:
     """``cp`` from readable settings: ``hypotheses`` from the stiffest to the loosest, each ``(c, τ)`` or
     ``(c, τ, floor, z_0)`` (its own floor and the threshold of its gate to the next; by default ``floor``
     and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units.
     ``accel_floor`` (0: off) keeps ``σ_a`` at least that multiple of the RMS of ``|f| - g`` over the last
     ``accel_floor_s`` seconds (see ``core_step``); ``gyro_noise_s`` (0: off) measures the gyro's noise
-    over that many seconds; ``vel_cap`` is ``(k, leak_s, window_s)``, ``k = 0``: off (module doc)."""
+    over that many seconds; ``vel_cap`` is ``(k, leak_s, window_s, κ)``, ``k = 0``: off; each capped member's floor at
+    most ``κ`` times the cap (``docs/imu_core.md``)."""
     if not 1 <= len(hypotheses) <= 3:
         raise ValueError(f"the core takes one to three hypotheses, not {len(hypotheses)}")
+    if len(vel_cap) != 4:
+        raise ValueError(f"vel_cap is (k, leak_s, window_s, floor share), not {vel_cap!r}")
     gn, bw, bi = (math.radians(x) for x in sensor_dps)
     head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z, accel_floor, accel_floor_s,
             gyro_noise_s, *vel_cap]
@@ -212,7 +216,10 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
     svs = np.empty(n)
     for h in range(n):
         o = CP_HEAD + PER_HYP * h
-        svs[h] = cp[o] * sigma_a + cp[o + 2] if h == n - 1 else min(cp[o] * sigma_a, cap) + cp[o + 2]
+        if h == n - 1 or cap == np.inf:
+            svs[h] = cp[o] * sigma_a + cp[o + 2]
+        else:
+            svs[h] = max(min(cp[o] * sigma_a, cap) + min(cp[o + 2], cp[15] * cap), SV_MIN)
         _hyp_step(cs[h], acc, gyr, svs[h], cp[o + 1], dt, cp, gyro_noise)
     q_out[:] = cs[n - 1, 0:4]
     lam = math.exp(-dt / cp[1])

@@ -130,7 +130,7 @@ class TrainConfig:
     gyro_noise_s: float = 1.0
     # the bounded members' velocity cap ``(k, leak_s, window_s)`` (``neuroedge.imu.core``; k = 0: off); not
     # searched, switched on after the search (``tune_core``); its constants and rule: imu_rule_checks.py vel_cap
-    vel_cap: tuple[float, float, float] = (1.5, 5.0, 5.0)
+    vel_cap: tuple[float, float, float, float] = (1.5, 5.0, 5.0, 0.0)  # the 4th: the floor's share (docs/imu_core.md)
 
     def net(self) -> NetConfig:
         """The network's own settings (its cache key)."""
@@ -297,7 +297,7 @@ def params_of(choice: dict) -> np.ndarray:
                        fixed_sigma_a=choice["fixed_sigma_a"], gate_z=choice["gate_z"],
                        accel_floor=choice.get("accel_floor", 0.0), accel_floor_s=choice.get("accel_floor_s", 0.5),
                        gyro_noise_s=choice.get("gyro_noise_s", 0.0),
-                       vel_cap=tuple(choice.get("vel_cap", (0.0, 5.0, 5.0))))
+                       vel_cap=tuple(choice.get("vel_cap", (0.0, 5.0, 5.0, 1e9))))
 
 
 def load_or_train(config: TrainConfig = TrainConfig(), cache_dir: Path = CACHE_DIR,  # noqa: B008 - frozen
