@@ -238,12 +238,17 @@ def steady(path: str | None) -> None:
               f"1 s RMS {score_run(oracle, seqs)['tilt_deg'] / best:.3f} x the best tuned filter ({best:.3f}°)", flush=True)
 
 
+def _with_core(model: object, entries: dict[int, float]) -> object:
+    """``model`` with these core entries (``neuroedge.imu.core``'s layout: 12-15 the velocity cap) set."""
+    cp = model.core.copy()
+    cp[list(entries)] = list(entries.values())
+    return model.with_core(cp)
+
+
 def _cap_off(model: object) -> object:
     """``model`` with its velocity cap switched off: its core's search ran without it (``tune_core``), so
     this is the core the rule chooses with the cap off."""
-    off = model.with_core(model.core.copy())
-    off.core[12] = 0.0
-    return off
+    return _with_core(model, {12: 0.0})
 
 
 def vel_cap(names: list[str]) -> None:
@@ -252,46 +257,39 @@ def vel_cap(names: list[str]) -> None:
         config, scored = _named(name)
         held, ref = _held_and_ref(scored)
         on, _, _ = train.load_or_train(config)  # the setting as committed: cached for benchmarks/imu.py
-        floored = on.with_core(on.core.copy())
-        floored.core[15] = 1e9  # the members' floors not capped (the cap as first kept)
+        floored = _with_core(on, {15: 1e9})  # the members' floors not capped (the cap as first kept)
         line = (f"{name}:" + _ratios("cap off:", _cap_off(on), held, ref)
                 + _ratios("cap, floors kept:", floored, held, ref) + _ratios("cap on:", on, held, ref))
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
-def vel_cap_grid() -> None:
+def _grid(base: object, variants: list[tuple[str, object]], foreign: tuple[str, ...]) -> None:
+    """Each variant's ratio to ``base`` on our five families' first six 30 s validation sequences, their
+    geometric mean (the rule), and on the independent generator's ``foreign`` validation seeds (printed, not used)."""
     from imu_foreign import recording
 
-    config = train.TrainConfig()
-    off = _cap_off(train.load_or_train(config)[0])
     sets = {f: generate_split("val", f, 6, 30.0) for f in FAMILIES}
-    sets["walking (not used)"] = [recording(1000 + i, "walking") for i in range(6)]
+    sets.update({f"{k} (not used)": [recording(1000 + i, k) for i in range(6)] for k in foreign})
     err = lambda m: {f: score_model(m, s)["tilt_deg"] for f, s in sets.items()}  # noqa: E731
-    base = err(off)
-    for k in (1.5, 2.0, 3.0):
-        for leak in (2.0, 5.0):
-            cp = off.core.copy()
-            cp[12:16] = (k, leak, 5.0, 1e9)  # the floor not capped, as when this grid chose
-            r = {f: e / base[f] for f, e in err(off.with_core(cp)).items()}
-            gm = float(np.exp(np.mean([np.log(r[f]) for f in FAMILIES])))
-            print(f"k {k} leak {leak}: geomean {gm:.4f} | " + " ".join(f"{f} {v:.3f}" for f, v in r.items()), flush=True)
+    ref = err(base)
+    for label, model in variants:
+        r = {f: e / ref[f] for f, e in err(model).items()}
+        gm = float(np.exp(np.mean([np.log(r[f]) for f in FAMILIES])))
+        print(f"{label}: geomean {gm:.4f} | " + " ".join(f"{f} {v:.3f}" for f, v in r.items()), flush=True)
+
+
+def vel_cap_grid() -> None:
+    off = _cap_off(train.load_or_train(train.TrainConfig())[0])
+    # the floors not capped, as when this grid chose
+    variants = [(f"k {k} leak {leak}", _with_core(off, {12: k, 13: leak, 14: 5.0, 15: 1e9}))
+                for k in (1.5, 2.0, 3.0) for leak in (2.0, 5.0)]
+    _grid(off, variants, ("walking",))
 
 
 def vel_cap_floor() -> None:
-    from imu_foreign import recording
-
     on = train.load_or_train(train.TrainConfig())[0]
-    sets = {f: generate_split("val", f, 6, 30.0) for f in FAMILIES}
-    sets.update({f"{k} (not used)": [recording(1000 + i, k) for i in range(6)] for k in ("ahrs", "ahrs_default")})
-    err = lambda m: {f: score_model(m, s)["tilt_deg"] for f, s in sets.items()}  # noqa: E731
-    cp = on.core.copy()
-    cp[15] = 1e9
-    base = err(on.with_core(cp))
-    for share in (1.0, 0.3, 0.1, 0.03, 0.0):
-        cp[15] = share
-        r = {f: e / base[f] for f, e in err(on.with_core(cp)).items()}
-        gm = float(np.exp(np.mean([np.log(r[f]) for f in FAMILIES])))
-        print(f"floor share {share}: geomean {gm:.4f} | " + " ".join(f"{f} {v:.3f}" for f, v in r.items()), flush=True)
+    variants = [(f"floor share {share}", _with_core(on, {15: share})) for share in (1.0, 0.3, 0.1, 0.03, 0.0)]
+    _grid(_with_core(on, {15: 1e9}), variants, ("ahrs", "ahrs_default"))
 
 
 def main(argv: list[str] | None = None) -> None:
