@@ -63,7 +63,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = adapt(model, recs, args.recordings, log=lambda m: print(m, flush=True))
     result.model.save(out)
-    print(f"\nadapted on {len(result.model.info['adapted']['recordings'])} recordings in {time.perf_counter() - t0:.0f} s; chosen by cross-validation: "
+    print(f"\nadapted on {len(result.model.info['adapted']['recordings'])} recordings in {time.perf_counter() - t0:.0f} s; chosen by cross-validation (one-standard-error rule): "
           f"{result.method} (held-out error: " + ", ".join(f"{m} {e:.3f}°" for m, e in result.cv_deg.items()) + ")")
     print(f"on the adaptation recordings: shipped {result.shipped_deg:.3f}°, adapted {result.adapted_deg:.3f}° "
           f"(geometric mean of the tilt errors)")
