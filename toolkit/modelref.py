@@ -118,9 +118,17 @@ def load_model(
         return LoadedModel(model.eval(), source)
 
     p = Path(ref_s)
+    if p.is_dir() and (p / "manifest.json").is_file():
+        raise ModelRefError(
+            f"{ref_s}: a neuroedge bundle, not a PyTorch model; a converter here rewrites a torch model's layers. "
+            "Give the model itself ('package.module:factory' with --param weights=..., TorchScript or a state_dict "
+            "with its factory); a bundle goes to `neuroedge run`, `bench` and `inspect`, or to a converter that "
+            "takes its format (`neuroedge converters` lists each one's input)"
+        )
     if not p.is_file():
         raise ModelRefError(
-            f"{ref_s}: neither a file nor a 'package.module:factory' reference"
+            f"{ref_s}: " + ("a directory" if p.is_dir() else "no such file") +
+            ", and not a 'package.module:factory' reference either"
         )
     if p.suffix == ".pt2":
         if not trust_pickle:

@@ -89,6 +89,15 @@ def test_bad_reference(tmp_path: Path) -> None:
     with pytest.raises(ModelRefError, match="has no attribute 'nope'"):
         CONVERTER.convert("examples.digits.models:nope", ExportParams(input_shape=(1, 4)), tmp_path / "b")
 
+    with pytest.raises(ModelRefError, match=r"gone\.pt: no such file"):
+        CONVERTER.convert(str(tmp_path / "gone.pt"), ExportParams(input_shape=(1, 4)), tmp_path / "b")
+
+
+def test_a_bundle_given_as_the_model_is_named_as_one(mlp_bundle, tmp_path: Path) -> None:
+    with pytest.raises(ModelRefError, match="a neuroedge bundle, not a PyTorch model"):
+        CONVERTER.convert(str(mlp_bundle.path), ExportParams(input_shape=(1, 64)), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
 
 def test_dynamic_batch_runs(mlp_bundle) -> None:
     x = np.random.default_rng(0).random((5, 64), dtype=np.float32)
