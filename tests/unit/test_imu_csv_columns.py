@@ -62,6 +62,16 @@ def test_a_decimal_comma_is_read_only_where_the_comma_is_not_the_separator(tmp_p
         load_csv(tmp_path / "bad.csv")
 
 
+def test_a_byte_order_mark_and_windows_line_ends_read_as_the_plain_file(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8 (comma delimited)" starts the file with a BOM and ends lines with CRLF
+    _write(tmp_path / "plain.csv", ["t", "ax", "ay", "az", "gx", "gy", "gz"])
+    text = (tmp_path / "plain.csv").read_text()
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    ref, seq = load_csv(tmp_path / "plain.csv"), load_csv(tmp_path / "excel.csv")
+    np.testing.assert_array_equal(seq.acc, ref.acc)
+    np.testing.assert_array_equal(seq.t, ref.t)
+
+
 def test_a_binary_file_gets_the_reason(tmp_path: Path) -> None:
     (tmp_path / "blob.csv").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ImuDataError, match="blob.csv: not a text CSV file"):

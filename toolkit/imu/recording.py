@@ -83,7 +83,7 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
         _units(time_units, TIME_UNITS, "--time-units")
     if not path.is_file():
         raise ImuDataError(f"{path}: no such file")
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM (Excel's "CSV UTF-8") is not the header
         delimiter = _delimiter(f.readline())
         f.seek(0)
         reader = csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f)
