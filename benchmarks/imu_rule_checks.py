@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/imu_rule_checks.py criterion FAMILY [FAMILY ...] # ~3 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py stiff_z FAMILY [FAMILY ...]   # ~3 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py steps N all|FAMILY [...]      # ~15 min per 2000 steps, one core
+    .venv/bin/python benchmarks/imu_rule_checks.py hidden N all|FAMILY [...]     # ~15 min each at 64, one core
     .venv/bin/python benchmarks/imu_rule_checks.py coverage all|FAMILY [...]     # ~1 min each, trained
     .venv/bin/python benchmarks/imu_rule_checks.py steady [MODEL.npz]            # ~3 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap all|FAMILY [...]      # ~3-5 min each on one core
@@ -175,17 +176,18 @@ def _ratios(label: str, model: object, held: dict, ref: dict) -> str:
     return f" {label} {' '.join(f'{r:.3f}' for r in ratios)} median {float(np.median(ratios)):.3f} |"
 
 
-def steps(other: int, names: list[str]) -> None:
-    """The shipped step count against ``other``, each model's core chosen by the committed rule."""
+def setting(field: str, other: int, names: list[str]) -> None:
+    """The shipped ``TrainConfig.<field>`` against ``other``, each model's core chosen by the committed rule."""
     for name in names:
         t = time.time()
         config, scored = _named(name)
         held, ref = _held_and_ref(scored)
         line = f"{name}:"
-        for n_steps in (config.steps, other):  # the shipped setting from the model's cache, the other from the check's
-            cache = train.CACHE_DIR if n_steps == config.steps else CHECK_CACHE / f"steps{n_steps}"
-            model, _, meta = train.load_or_train(replace(config, steps=n_steps), cache_dir=cache)
-            line += f" {n_steps} steps: own {meta['core']['val_score']:.4f}" + _ratios("ratios", model, held, ref)
+        shipped = getattr(config, field)
+        for value in (shipped, other):  # the shipped setting from the model's cache, the other from the check's
+            cache = train.CACHE_DIR if value == shipped else CHECK_CACHE / f"{field}{value}"
+            model, _, meta = train.load_or_train(replace(config, **{field: value}), cache_dir=cache)
+            line += f" {field} {value}: own {meta['core']['val_score']:.4f}" + _ratios("ratios", model, held, ref)
         print(line + f" {time.time() - t:.0f} s", flush=True)
 
 
@@ -305,8 +307,9 @@ def main(argv: list[str] | None = None) -> None:
         criterion(args[1:])
     elif len(args) >= 2 and args[0] == "stiff_z" and all(f in FAMILIES for f in args[1:]):
         stiff_z(args[1:])
-    elif len(args) >= 3 and args[0] == "steps" and args[1].isdigit() and all(f in ("all", *FAMILIES) for f in args[2:]):
-        steps(int(args[1]), args[2:])
+    elif (len(args) >= 3 and args[0] in ("steps", "hidden") and args[1].isdigit()
+          and all(f in ("all", *FAMILIES) for f in args[2:])):
+        setting(args[0], int(args[1]), args[2:])
     elif len(args) >= 2 and args[0] == "coverage" and all(f in ("all", *FAMILIES) for f in args[1:]):
         coverage(args[1:])
     elif len(args) >= 2 and args[0] == "starts" and all(f in ("all", *FAMILIES) for f in args[1:]):
@@ -321,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         steady(args[1] if len(args) == 2 else None)
     else:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
-                 "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | "
+                 "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
                  "coverage all|FAMILY... | starts all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
                  "steady [MODEL.npz]")
 
