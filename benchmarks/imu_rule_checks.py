@@ -14,8 +14,9 @@
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap_floor                 # ~5 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py starts all|FAMILY [...]       # ~10 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py noisy all|FAMILY [...]        # ~16 min each on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # ~2 min each once noisy ran
 
-What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
+``noisy`` and ``noisy_floor`` live in ``imu_noisy_checks.py``. What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
 The test split is never read.
 """
 
@@ -33,7 +34,7 @@ from imu_seed_noise import SEED_CACHE
 
 import neuroedge.imu.train as train
 from neuroedge.imu.evaluate import score_model
-from neuroedge.imu.families import FAMILIES, generate_split, random_sensor
+from neuroedge.imu.families import FAMILIES, generate_split
 
 CHECK_CACHE = Path(".cache/imu_rule_checks")
 EVERY_START = ("max", "median", "gmean")
@@ -296,45 +297,6 @@ def vel_cap_floor() -> None:
     _grid(_with_core(on, {15: 1e9}), variants, ("ahrs", "ahrs_default"))
 
 
-NOISY = {"share": 0.3, "accel": (0.004, 0.016), "gyro": (0.02, 0.8)}  # m/s²/√Hz and °/s/√Hz, log-uniform
-
-
-def _noisy_sensor(rng: np.random.Generator) -> dict:
-    """The training draw (``random_sensor``, unchanged), then from the same stream: for a share of the
-    sequences a noisier sensor than a consumer part's datasheet (``ahrs.Sensors``' defaults are inside)."""
-    sensor = random_sensor(rng)
-    if rng.random() < NOISY["share"]:
-        sensor["accel_noise_rthz"] = float(np.exp(rng.uniform(*np.log(NOISY["accel"]))))
-        sensor["gyro_noise_dps_rthz"] = float(np.exp(rng.uniform(*np.log(NOISY["gyro"]))))
-    return sensor
-
-
-def noisy(names: list[str]) -> None:
-    """The shipped networks against ones trained with ``_noisy_sensor`` (validation and cores unchanged)."""
-    from imu_foreign import KINDS, recording
-
-    import neuroedge.imu.learn as learn
-
-    foreign = {k: [recording(1000 + i, k) for i in range(6)] for k in KINDS}
-    for name in names:
-        t = time.time()
-        config, scored = _named(name)
-        held, ref = _held_and_ref(scored)
-        shipped, _, meta0 = train.load_or_train(config)
-        learn.random_sensor = _noisy_sensor  # looked up at call time by ``train_network``
-        try:
-            variant, _, meta1 = train.load_or_train(config, cache_dir=CHECK_CACHE / "noisy")
-        finally:
-            learn.random_sensor = random_sensor
-        line = (f"{name}: own {meta0['core']['val_score']:.4f} / {meta1['core']['val_score']:.4f} |"
-                + _ratios("shipped", shipped, held, ref) + _ratios("noisy", variant, held, ref))
-        if name == "all":
-            line += " independent generator validation, shipped / noisy:" + "".join(
-                f" {k} {score_model(shipped, s)['tilt_deg']:.3f}/{score_model(variant, s)['tilt_deg']:.3f}"
-                for k, s in foreign.items())
-        print(line + f" | {time.time() - t:.0f} s", flush=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) >= 2 and args[0] == "edge" and all(f in FAMILIES for f in args[1:]):
@@ -355,7 +317,13 @@ def main(argv: list[str] | None = None) -> None:
     elif len(args) >= 2 and args[0] == "starts" and all(f in ("all", *FAMILIES) for f in args[1:]):
         starts(args[1:])
     elif len(args) >= 2 and args[0] == "noisy" and all(f in ("all", *FAMILIES) for f in args[1:]):
+        from imu_noisy_checks import noisy
+
         noisy(args[1:])
+    elif len(args) >= 2 and args[0] == "noisy_floor" and all(f in ("all", *FAMILIES) for f in args[1:]):
+        from imu_noisy_checks import noisy_floor
+
+        noisy_floor(args[1:])
     elif len(args) >= 2 and args[0] == "vel_cap" and all(f in ("all", *FAMILIES) for f in args[1:]):
         vel_cap(args[1:])
     elif args == ["vel_cap_grid"]:
@@ -367,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
-                 "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
+                 "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | noisy_floor all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
                  "steady [MODEL.npz]")
 
 
