@@ -85,7 +85,8 @@ def noisy_floor(names: list[str]) -> None:
         config, scored = _named(name)
         held, ref = _held_and_ref(scored)
         shipped = train.load_or_train(config)[0]
-        floored, how = _with_floor(config, *_noisy_model(config))
+        variant, meta = _noisy_model(config)
+        floored, how = _with_floor(config, variant, meta["core"])
         line = f"{name}: {how} |" + _ratios("shipped", shipped, held, ref) + _ratios("noisy, floor", floored, held, ref)
         print(line + (_foreign_line("shipped / noisy with the floor", shipped, floored) if name == "all" else "")
               + f" | {time.time() - t:.0f} s", flush=True)
