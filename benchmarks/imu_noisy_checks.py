@@ -45,9 +45,9 @@ def _foreign_line(label: str, a: object, b: object) -> str:
     """The two models' errors on the independent generator's validation seeds (1000-1005)."""
     from imu_foreign import KINDS, recording
 
+    seqs = {k: [recording(1000 + i, k) for i in range(6)] for k in KINDS}
     return f" independent generator validation, {label}:" + "".join(
-        f" {k} {score_model(a, s)['tilt_deg']:.3f}/{score_model(b, s)['tilt_deg']:.3f}"
-        for k, s in ((k, [recording(1000 + i, k) for i in range(6)]) for k in KINDS))
+        f" {k} {score_model(a, s)['tilt_deg']:.3f}/{score_model(b, s)['tilt_deg']:.3f}" for k, s in seqs.items())
 
 
 def noisy(names: list[str]) -> None:

@@ -316,14 +316,10 @@ def main(argv: list[str] | None = None) -> None:
         coverage(args[1:])
     elif len(args) >= 2 and args[0] == "starts" and all(f in ("all", *FAMILIES) for f in args[1:]):
         starts(args[1:])
-    elif len(args) >= 2 and args[0] == "noisy" and all(f in ("all", *FAMILIES) for f in args[1:]):
-        from imu_noisy_checks import noisy
+    elif len(args) >= 2 and args[0] in ("noisy", "noisy_floor") and all(f in ("all", *FAMILIES) for f in args[1:]):
+        import imu_noisy_checks
 
-        noisy(args[1:])
-    elif len(args) >= 2 and args[0] == "noisy_floor" and all(f in ("all", *FAMILIES) for f in args[1:]):
-        from imu_noisy_checks import noisy_floor
-
-        noisy_floor(args[1:])
+        getattr(imu_noisy_checks, args[0])(args[1:])
     elif len(args) >= 2 and args[0] == "vel_cap" and all(f in ("all", *FAMILIES) for f in args[1:]):
         vel_cap(args[1:])
     elif args == ["vel_cap_grid"]:
