@@ -13,8 +13,8 @@
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap_grid                  # ~10 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap_floor                 # ~5 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py starts all|FAMILY [...]       # ~10 min each on one core
-    .venv/bin/python benchmarks/imu_rule_checks.py noisy all|FAMILY [...]        # ~16 min each on one core
-    .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # ~2 min each once noisy ran
+    .venv/bin/python benchmarks/imu_rule_checks.py noisy all|FAMILY [...]        # ~10-12 min each on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # seconds each once noisy ran
 
 ``noisy`` and ``noisy_floor`` live in ``imu_noisy_checks.py``. What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
 The test split is never read.
