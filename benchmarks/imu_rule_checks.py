@@ -16,8 +16,10 @@
     .venv/bin/python benchmarks/imu_rule_checks.py noisy all|FAMILY [...]        # ~10-12 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # seconds each once noisy ran
     .venv/bin/python benchmarks/imu_rule_checks.py seeds all|FAMILY 0 1          # ~15 min each on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py foreign                       # ~1 min once trained
 
-``noisy`` and ``noisy_floor`` live in ``imu_noisy_checks.py``, ``seeds`` in ``imu_ensemble_check.py``. What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
+``noisy``, ``noisy_floor`` and ``foreign`` live in ``imu_noisy_checks.py``, ``seeds`` in ``imu_ensemble_check.py``.
+What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
 The test split is never read.
 """
 
@@ -326,6 +328,10 @@ def main(argv: list[str] | None = None) -> None:
         import imu_ensemble_check
 
         imu_ensemble_check.seeds([args[1]], [int(a) for a in args[2:]])
+    elif args == ["foreign"]:
+        import imu_noisy_checks
+
+        imu_noisy_checks.foreign()
     elif len(args) >= 2 and args[0] == "vel_cap" and all(f in ("all", *FAMILIES) for f in args[1:]):
         vel_cap(args[1:])
     elif args == ["vel_cap_grid"]:
@@ -338,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
                  "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | noisy_floor all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
-                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED...")
+                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | foreign")
 
 
 if __name__ == "__main__":
