@@ -60,8 +60,8 @@ def seeds(names: list[str], seed_list: list[int]) -> None:
         line = (f"{name}: ensemble of seeds {seed_list}: own {core['val_score']:.4f} | ratios "
                 + " ".join(f"{r:.3f}" for r in ratios) + f" median {float(np.median(ratios)):.3f}")
         if name == "all":
-            from imu_foreign import KINDS, recording
+            from imu_noisy_checks import foreign_validation
 
             line += " | independent generator validation:" + "".join(
-                f" {k} {_error(nets, cp, [recording(1000 + i, k) for i in range(6)]):.3f}" for k in KINDS)
+                f" {k} {_error(nets, cp, seqs):.3f}" for k, seqs in foreign_validation().items())
         print(line + f" | {time.time() - t:.0f} s", flush=True)

@@ -42,11 +42,16 @@ def _noisy_model(config: train.TrainConfig) -> tuple[object, dict]:
     return model, meta
 
 
-def _foreign_line(label: str, *models: object) -> str:
-    """The models' errors on the independent generator's validation seeds (1000-1005), ``a/b`` per kind."""
+def foreign_validation() -> dict[str, list]:
+    """The independent generator's validation recordings (seeds 1000-1005), per kind."""
     from imu_foreign import KINDS, recording
 
-    seqs = {k: [recording(1000 + i, k) for i in range(6)] for k in KINDS}
+    return {k: [recording(1000 + i, k) for i in range(6)] for k in KINDS}
+
+
+def _foreign_line(label: str, *models: object) -> str:
+    """The models' errors on the independent generator's validation seeds (1000-1005), ``a/b`` per kind."""
+    seqs = foreign_validation()
     return f" independent generator validation, {label}:" + "".join(
         f" {k} " + "/".join(f"{score_model(m, s)['tilt_deg']:.3f}" for m in models) for k, s in seqs.items())
 
