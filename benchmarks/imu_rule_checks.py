@@ -17,8 +17,11 @@
     .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # seconds each once noisy ran
     .venv/bin/python benchmarks/imu_rule_checks.py seeds all|FAMILY 0 1          # ~15 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py foreign                       # ~1 min once trained
+    .venv/bin/python benchmarks/imu_rule_checks.py floor_share SHARE all|FAMILY... # ~4 min each once trained
+    .venv/bin/python benchmarks/imu_rule_checks.py floor_walking SHARE           # ~4 min once trained
 
-``noisy``, ``noisy_floor`` and ``foreign`` live in ``imu_noisy_checks.py``, ``seeds`` in ``imu_ensemble_check.py``.
+``noisy``, ``noisy_floor`` and ``foreign`` live in ``imu_noisy_checks.py``, ``seeds`` in ``imu_ensemble_check.py``,
+``floor_share`` and ``floor_walking`` in ``imu_floor_checks.py``.
 What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
 The test split is never read.
 """
@@ -328,6 +331,14 @@ def main(argv: list[str] | None = None) -> None:
         import imu_ensemble_check
 
         imu_ensemble_check.seeds([args[1]], [int(a) for a in args[2:]])
+    elif len(args) >= 3 and args[0] == "floor_share" and all(f in ("all", *FAMILIES) for f in args[2:]):
+        import imu_floor_checks
+
+        imu_floor_checks.floor_share(float(args[1]), args[2:])
+    elif len(args) == 2 and args[0] == "floor_walking":
+        import imu_floor_checks
+
+        imu_floor_checks.floor_walking(float(args[1]))
     elif args == ["foreign"]:
         import imu_noisy_checks
 
@@ -344,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
                  "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | noisy_floor all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
-                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | foreign")
+                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | foreign | floor_share SHARE all|FAMILY... | "
+                 "floor_walking SHARE")
 
 
 if __name__ == "__main__":
