@@ -188,3 +188,22 @@ def test_shipped_weights_load_and_run_with_nothing_from_examples_or_torch(tmp_pa
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "vehicle" in out.stdout
+
+
+
+def test_the_core_takes_a_quarter_of_the_training_floor_off_the_network_only() -> None:
+    """Fed ``σ_a`` by the network, the core uses ``max(σ_a − ¼ · TARGET_FLOOR, SIGMA_A_MIN)``; a fixed ``σ_a``
+    (the core-only ablation) is used as it is."""
+    from neuroedge.imu import core
+    from neuroedge.imu.learn import TARGET_FLOOR
+
+    assert core.NET_FLOOR_OFF == pytest.approx(0.25 * TARGET_FLOOR)
+    seq = generate(3, SHORT)
+    acc, gyr, n = np.ascontiguousarray(seq.acc), np.ascontiguousarray(seq.gyr), len(seq)
+    members = [(1.0, 0.6), (3.0, 30.0)]
+    fed = core_scan(acc, gyr, np.full(n, 0.5 + core.NET_FLOOR_OFF), seq.rate_hz, core_params(members, 3.0, 0.1))
+    fixed = core_params(members, 3.0, 0.1, fixed_sigma_a=0.5)
+    np.testing.assert_allclose(fed, core_scan(acc, gyr, np.full(n, 7.0), seq.rate_hz, fixed), atol=1e-9)
+    quiet = core_scan(acc, gyr, np.full(n, 0.6 * core.NET_FLOOR_OFF), seq.rate_hz, core_params(members, 3.0, 0.1))
+    floor = core_params(members, 3.0, 0.1, fixed_sigma_a=core.SIGMA_A_MIN)
+    np.testing.assert_array_equal(quiet, core_scan(acc, gyr, np.ones(n), seq.rate_hz, floor))

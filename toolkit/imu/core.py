@@ -40,6 +40,11 @@ CP_HEAD = 16  # parameters before the per-hypothesis (c, τ, floor, z_0) quadrup
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
 GRAVITY = 9.81
+# The network learns log(σ_a + 0.05) (``neuroedge.imu.learn.TARGET_FLOOR``), so its exp tells the core at least
+# 0.05 m/s² even where nothing moves. This much of that floor is taken off what the core is fed (a test ties it
+# to TARGET_FLOOR); the share, 0.25, kept by its rule: docs/imu_rule_checks.md (floor_share).
+NET_FLOOR_OFF = 0.25 * 0.05
+SIGMA_A_MIN = 0.001  # m/s²: what is left is never below this
 
 
 def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
@@ -80,17 +85,8 @@ def _exp(tx: float, ty: float, tz: float) -> np.ndarray:
     return np.array([math.cos(0.5 * th), k * tx, k * ty, k * tz])
 
 
-# A recording may start in motion. Levelled on a first sample that holds linear acceleration ``a``, the
-# attitude is off by up to atan(|a| / g): 20-50° were measured on recordings that start while shaken.
-# With the tilt's prior at the accelerometer's noise (0.57°) the filter believed that start and never
-# corrected it: its tilt variance only shrinks (the gyro's noise is its only growth), so a 20° error
-# stayed 20° for the whole recording. So the tight prior is kept only where |f| is within STILL_ACC of
-# g, and any other start gets MOVING_TILT_SD (linear acceleration up to about g/3; the data then sets
-# the attitude). Turning alone does not spoil the level: a rule that also loosened the prior for a
-# first sample turning faster than 0.2 rad/s scored the same on the independent generator's validation
-# seeds (benchmarks/imu_foreign.py) and worse on our families' (random_walk 4.15° against 3.07°), whose
-# recordings start turning with no linear acceleration. What one sample cannot tell: a linear
-# acceleration square to gravity, which leaves |f| near g.
+# A start in motion gets a loose tilt prior, a still one the accelerometer's: the measured reason and what was
+# tried instead are in docs/imu_core.md ("The start").
 STILL_ACC = 0.3  # m/s²
 STILL_TILT_SD = 0.01  # rad (0.57°)
 MOVING_TILT_SD = math.radians(20.0)
@@ -186,8 +182,7 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
               q_out: np.ndarray) -> None:
     """Every hypothesis one step, then the gated attitude into ``q_out``."""
     n = cs.shape[0]
-    if cp[7] >= 0.0:
-        sigma_a = cp[7]
+    sigma_a = cp[7] if cp[7] >= 0.0 else max(sigma_a - NET_FLOOR_OFF, SIGMA_A_MIN)
     # A floor from physics under the network's σ_a: |f| - g is the linear acceleration along gravity, so its
     # RMS over a short window is the per-axis RMS of an isotropic linear acceleration. It holds where the
     # network, trained on our families' range of shaking, reads a harder shake low. Its running mean
