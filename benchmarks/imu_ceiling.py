@@ -39,7 +39,7 @@ from common import RESULTS_DIR, write_results
 
 from neuroedge.imu import quaternion as quat
 from neuroedge.imu.baselines import BASELINES, score
-from neuroedge.imu.core import core_params, core_scan
+from neuroedge.imu.core import NET_FLOOR_OFF, core_params, core_scan
 from neuroedge.imu.families import FAMILIES, ImuSequence, generate_split
 from neuroedge.imu.fast import AttitudeModel
 from neuroedge.imu.learn import TARGET_FLOOR, disturbance_target
@@ -53,6 +53,12 @@ GRID_TAU = (0.3, 1.2, 5.0, 30.0, 200.0)
 
 def true_sigma(seq: ImuSequence) -> np.ndarray:
     return np.exp(disturbance_target(seq)[:, 0]) - TARGET_FLOOR
+
+
+def core_fed(seq: ImuSequence) -> np.ndarray:
+    """The true ``σ_a`` as ``core_scan`` must be fed it: the core takes ``NET_FLOOR_OFF`` off what it is fed
+    (meant for the network's figure), so it is added back here."""
+    return np.ascontiguousarray(true_sigma(seq) + NET_FLOOR_OFF)
 
 
 def tilt(q: np.ndarray, seq: ImuSequence) -> float:
@@ -77,7 +83,7 @@ def rule_core() -> np.ndarray:
     """The core the training rule chooses when fed the true ``σ_a`` (all five families' core validation split)."""
     config = TrainConfig()
     val = validation(config)
-    return params_of(tune_core(config, val, [np.ascontiguousarray(true_sigma(s)) for s in val]))
+    return params_of(tune_core(config, val, [core_fed(s) for s in val]))
 
 
 def family_ceiling(fam: str, model: AttitudeModel, filt: tuple[str, dict], oracle_cp: np.ndarray) -> dict:
@@ -86,7 +92,7 @@ def family_ceiling(fam: str, model: AttitudeModel, filt: tuple[str, dict], oracl
     run_f = BASELINES[name].run
     sig = [np.ascontiguousarray(true_sigma(s)) for s in val]
     cp = model.core
-    pairs = list(zip(val, sig, strict=True))
+    pairs = list(zip(val, [core_fed(s) for s in val], strict=True))
 
     def mean(xs: list[float]) -> float:
         return float(np.mean(xs))

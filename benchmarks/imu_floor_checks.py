@@ -31,11 +31,14 @@ from neuroedge.imu.fast import AttitudeModel
 from neuroedge.imu.learn import TARGET_FLOOR
 
 
+def _network_sigma(model: AttitudeModel, seq: ImuSequence) -> np.ndarray:
+    return np.exp(model.log_sigma_a(np.ascontiguousarray(seq.acc), np.ascontiguousarray(seq.gyr), seq.rate_hz))
+
+
 def _sigma(model: AttitudeModel, seq: ImuSequence, share: float) -> np.ndarray:
     """What to feed ``core_scan`` so that the core, after its own ``NET_FLOOR_OFF`` and its clamp at
     ``SIGMA_A_MIN``, uses ``max(exp(log σ_a) − share · TARGET_FLOOR, SIGMA_A_MIN)``."""
-    log_sa = model.log_sigma_a(np.ascontiguousarray(seq.acc), np.ascontiguousarray(seq.gyr), seq.rate_hz)
-    return np.exp(log_sa) - (share * TARGET_FLOOR - NET_FLOOR_OFF)
+    return _network_sigma(model, seq) - (share * TARGET_FLOOR - NET_FLOOR_OFF)
 
 
 def _run(model: AttitudeModel, cp: np.ndarray, share: float):  # noqa: ANN202 - score_run's callable
@@ -90,7 +93,7 @@ def floor_walking(share: float) -> None:
             print(f"walking, {label}, fed share {fed}: mean {r['tilt_deg']:.3f} per seed "
                   f"{r['per_sequence_tilt_deg']}", flush=True)
     for s in seqs:
-        sa = np.exp(model.log_sigma_a(np.ascontiguousarray(s.acc), np.ascontiguousarray(s.gyr), s.rate_hz))
+        sa = _network_sigma(model, s)
         print(f"seed σ_a (shipped): median {np.median(sa):.3f} p10 {np.percentile(sa, 10):.3f} "
               f"p90 {np.percentile(sa, 90):.3f}, rate {s.rate_hz}", flush=True)
     print(f"{time.time() - t:.0f} s")

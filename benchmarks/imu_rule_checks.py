@@ -234,14 +234,14 @@ def starts(names: list[str]) -> None:
 
 
 def steady(path: str | None) -> None:
+    from imu_ceiling import core_fed
+
     from neuroedge.imu.core import core_scan
     from neuroedge.imu.evaluate import score_run, tune_filters
     from neuroedge.imu.fast import AttitudeModel
-    from neuroedge.imu.learn import TARGET_FLOOR, disturbance_target
 
     model = AttitudeModel.load(path) if path else AttitudeModel.load()
-    oracle = lambda s: core_scan(s.acc, s.gyr, np.maximum(np.exp(disturbance_target(s)[:, 0]) - TARGET_FLOOR, 1e-3),  # noqa: E731
-                                 s.rate_hz, model.core)
+    oracle = lambda s: core_scan(s.acc, s.gyr, core_fed(s), s.rate_hz, model.core)  # noqa: E731 - the true σ_a
     for label, overrides in (("as drawn", {}), ("steady", {"burst_tau_s": 0.0, "pauses": False})):
         seqs = generate_split("val", "random_walk", 6, VAL_S, **overrides)
         best = min(f["val_tilt_deg"] for f in tune_filters(seqs).values())

@@ -190,7 +190,6 @@ def test_shipped_weights_load_and_run_with_nothing_from_examples_or_torch(tmp_pa
     assert "vehicle" in out.stdout
 
 
-
 def test_the_core_takes_a_quarter_of_the_training_floor_off_the_network_only() -> None:
     """Fed ``σ_a`` by the network, the core uses ``max(σ_a − ¼ · TARGET_FLOOR, SIGMA_A_MIN)``; a fixed ``σ_a``
     (the core-only ablation) is used as it is."""
