@@ -65,3 +65,23 @@ def seeds(names: list[str], seed_list: list[int]) -> None:
             line += " | independent generator validation:" + "".join(
                 f" {k} {_error(nets, cp, seqs):.3f}" for k, seqs in foreign_validation().items())
         print(line + f" | {time.time() - t:.0f} s", flush=True)
+
+
+def seeds_core0(names: list[str], seed_list: list[int]) -> None:
+    """The seeds' mean ``σ_a`` fed to the core chosen for seed 0's network (the model's cached core)."""
+    for name in names:
+        t = time.time()
+        config, scored = _named(name)
+        nets = _networks(config, seed_list)
+        model, _, _ = train.load_or_train(config)
+        held, ref = _held_and_ref(scored)
+        ratios = [_error(nets, model.core, held[f]) / ref[f] for f in held]
+        line = (f"{name}: seeds {seed_list} fed to seed 0's core | ratios " + " ".join(f"{r:.3f}" for r in ratios)
+                + f" median {float(np.median(ratios)):.3f}")
+        if name == "all":
+            from imu_noisy_checks import foreign_validation
+
+            line += " | independent generator validation, seed 0 / seeds:" + "".join(
+                f" {k} {_error(nets[:1], model.core, seqs):.4f}/{_error(nets, model.core, seqs):.4f}"
+                for k, seqs in foreign_validation().items())
+        print(line + f" | {time.time() - t:.0f} s", flush=True)

@@ -16,6 +16,7 @@
     .venv/bin/python benchmarks/imu_rule_checks.py noisy all|FAMILY [...]        # ~10-12 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # seconds each once noisy ran
     .venv/bin/python benchmarks/imu_rule_checks.py seeds all|FAMILY 0 1          # ~15 min each on one core
+    .venv/bin/python benchmarks/imu_rule_checks.py seeds_core0 all|FAMILY [...]  # ~1-2 min each once seeds ran
     .venv/bin/python benchmarks/imu_rule_checks.py foreign                       # ~1 min once trained
     .venv/bin/python benchmarks/imu_rule_checks.py floor_share SHARE all|FAMILY... # ~4 min each once trained
     .venv/bin/python benchmarks/imu_rule_checks.py floor_walking SHARE           # ~4 min once trained
@@ -331,6 +332,10 @@ def main(argv: list[str] | None = None) -> None:
         import imu_ensemble_check
 
         imu_ensemble_check.seeds([args[1]], [int(a) for a in args[2:]])
+    elif len(args) >= 2 and args[0] == "seeds_core0" and all(f in ("all", *FAMILIES) for f in args[1:]):
+        import imu_ensemble_check
+
+        imu_ensemble_check.seeds_core0(args[1:], [0, 1])
     elif len(args) >= 3 and args[0] == "floor_share" and all(f in ("all", *FAMILIES) for f in args[2:]):
         import imu_floor_checks
 
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
                  "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | noisy_floor all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
-                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | foreign | floor_share SHARE all|FAMILY... | "
+                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | seeds_core0 all|FAMILY... | foreign | floor_share SHARE all|FAMILY... | "
                  "floor_walking SHARE")
 
 
