@@ -17,11 +17,12 @@
     .venv/bin/python benchmarks/imu_rule_checks.py noisy_floor all|FAMILY [...]  # seconds each once noisy ran
     .venv/bin/python benchmarks/imu_rule_checks.py seeds all|FAMILY 0 1          # ~15 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py seeds_core0 all|FAMILY [...]  # ~1-2 min each once seeds ran
+    .venv/bin/python benchmarks/imu_rule_checks.py core_split all|FAMILY [...]   # ~8 min each on one core
     .venv/bin/python benchmarks/imu_rule_checks.py foreign                       # ~1 min once trained
     .venv/bin/python benchmarks/imu_rule_checks.py floor_share SHARE all|FAMILY... # ~4 min each once trained
     .venv/bin/python benchmarks/imu_rule_checks.py floor_walking SHARE           # ~4 min once trained
 
-``noisy``, ``noisy_floor`` and ``foreign`` live in ``imu_noisy_checks.py``, ``seeds`` in ``imu_ensemble_check.py``,
+``noisy``, ``noisy_floor`` and ``foreign`` live in ``imu_noisy_checks.py``, ``seeds`` in ``imu_ensemble_check.py``, ``core_split`` in ``imu_core_split_check.py``,
 ``floor_share`` and ``floor_walking`` in ``imu_floor_checks.py``.
 What each subcommand checks, the rule written before its run and its result: ``docs/imu_rule_checks.md``.
 The test split is never read.
@@ -336,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
         import imu_ensemble_check
 
         imu_ensemble_check.seeds_core0(args[1:], [0, 1])
+    elif len(args) >= 2 and args[0] == "core_split" and all(f in ("all", *FAMILIES) for f in args[1:]):
+        import imu_core_split_check
+
+        imu_core_split_check.core_split(args[1:])
     elif len(args) >= 3 and args[0] == "floor_share" and all(f in ("all", *FAMILIES) for f in args[2:]):
         import imu_floor_checks
 
@@ -360,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
                  "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
                  "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | noisy_floor all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
-                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | seeds_core0 all|FAMILY... | foreign | floor_share SHARE all|FAMILY... | "
+                 "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | seeds_core0 all|FAMILY... | core_split all|FAMILY... | foreign | floor_share SHARE all|FAMILY... | "
                  "floor_walking SHARE")
 
 
