@@ -25,6 +25,13 @@ from neuroedge.imu.families import FAMILIES, generate_split
 CACHE = CHECK_CACHE / "core_n_val10"
 
 
+def fresh_in_family() -> tuple[dict, dict]:
+    """Each family's validation sequences 10-19 (no core is chosen on them) and its best tuned filter's mean
+    error on them (the filters tuned on 0-9)."""
+    fresh = {f: generate_split("val", f, 2 * N_VAL, VAL_S)[N_VAL:] for f in FAMILIES}
+    return fresh, {f: float(np.mean(train.filter_reference(fresh[f]))) for f in FAMILIES}
+
+
 def _fresh_ratios(model: object, fresh: dict, ref: dict) -> list[float]:
     return [score_model(model, fresh[f])["tilt_deg"] / ref[f] for f in fresh]
 
@@ -42,8 +49,7 @@ def core_split(names: list[str]) -> None:
         wide, _, wide_meta = train.load_or_train(replace(config, core_n_val=10), cache_dir=CACHE)
         assert wide_meta["net_key"] == meta["net_key"]
         if name == "all":
-            fresh = {f: generate_split("val", f, 2 * N_VAL, VAL_S)[N_VAL:] for f in FAMILIES}
-            ref = {f: float(np.mean(train.filter_reference(fresh[f]))) for f in FAMILIES}
+            fresh, ref = fresh_in_family()
         else:
             fresh, ref = _held_and_ref(scored)
         line = f"{name}:"

@@ -60,10 +60,15 @@ def seeds(names: list[str], seed_list: list[int]) -> None:
         line = (f"{name}: ensemble of seeds {seed_list}: own {core['val_score']:.4f} | ratios "
                 + " ".join(f"{r:.3f}" for r in ratios) + f" median {float(np.median(ratios)):.3f}")
         if name == "all":
+            from imu_core_split_check import fresh_in_family
             from imu_noisy_checks import foreign_validation
 
             line += " | independent generator validation:" + "".join(
                 f" {k} {_error(nets, cp, seqs):.3f}" for k, seqs in foreign_validation().items())
+            fresh, ref = fresh_in_family()  # sequences 10-19: no core was chosen on them (docs: core_split)
+            ratios = [_error(nets, cp, fresh[f]) / ref[f] for f in fresh]
+            line += (" | in family on fresh validation 10-19: " + " ".join(f"{r:.3f}" for r in ratios)
+                     + f" median {float(np.median(ratios)):.3f}")
         print(line + f" | {time.time() - t:.0f} s", flush=True)
 
 
