@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from imu_rule_checks import CHECK_CACHE, N_VAL, VAL_S, _held_and_ref, _named
+from imu_rule_checks import CHECK_CACHE, N_VAL, VAL_S, _held_and_ref, _named, _ratios
 
 import neuroedge.imu.train as train
 from neuroedge.imu.evaluate import score_model
@@ -30,10 +30,6 @@ def fresh_in_family() -> tuple[dict, dict]:
     error on them (the filters tuned on 0-9)."""
     fresh = {f: generate_split("val", f, 2 * N_VAL, VAL_S)[N_VAL:] for f in FAMILIES}
     return fresh, {f: float(np.mean(train.filter_reference(fresh[f]))) for f in FAMILIES}
-
-
-def _fresh_ratios(model: object, fresh: dict, ref: dict) -> list[float]:
-    return [score_model(model, fresh[f])["tilt_deg"] / ref[f] for f in fresh]
 
 
 def core_split(names: list[str]) -> None:
@@ -54,8 +50,7 @@ def core_split(names: list[str]) -> None:
             fresh, ref = _held_and_ref(scored)
         line = f"{name}:"
         for label, model in (("5", shipped), ("10", wide)):
-            r = _fresh_ratios(model, fresh, ref)
-            line += f" core_n_val {label}: {' '.join(f'{x:.3f}' for x in r)} median {float(np.median(r)):.3f} |"
+            line += _ratios(f"core_n_val {label}:", model, fresh, ref)
         line += f" members 5: {meta['core']['hypotheses']} 10: {wide_meta['core']['hypotheses']} |"
         if name == "all":
             from imu_noisy_checks import foreign_validation

@@ -214,6 +214,10 @@ def coverage(names: list[str]) -> None:
             parts = [f"{label} {m.sum()}: {errs[m].mean() / ref:.3f}"
                      for label, m in (("steady", steady), ("bursty", ~steady)) if m.any()]
             line += f" {fam} ratio {errs.mean() / ref:.3f} ({', '.join(parts)}) |"
+        if name == "all":  # on 0-9 the core's own choice set (0-4) is half of it; 10-19 are fresh (core_split)
+            from imu_core_split_check import fresh_in_family
+
+            line += _ratios("in family on fresh validation 10-19:", model, *fresh_in_family())
         print(line + f" own {meta['core']['val_score']:.4f} | {time.time() - t:.0f} s", flush=True)
 
 
