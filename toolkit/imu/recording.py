@@ -27,6 +27,7 @@ from neuroedge.imu.layouts import LAYOUTS, TIME_UNITS, detect, header_name, time
 SIGNAL_COLUMNS = ("t", "ax", "ay", "az", "gx", "gy", "gz")
 REFERENCE_COLUMNS = ("qw", "qx", "qy", "qz")
 CSV_COLUMNS = SIGNAL_COLUMNS + REFERENCE_COLUMNS
+SENSOR_COLUMNS = SIGNAL_COLUMNS[1:]
 GYRO_UNITS = {"rad/s": 1.0, "deg/s": math.pi / 180.0}
 ACCEL_UNITS = {"m/s2": 1.0, "g": GRAVITY}
 MAX_GAP = 1.5  # a step longer than this many median steps is a gap
@@ -43,7 +44,8 @@ def _units(value: str, table: dict[str, float], option: str) -> float:
 
 
 def parse_columns(spec: str | None) -> dict[str, str]:
-    """``--columns t=timestamp,ax=acc_x,...``: our column name -> the file's header name."""
+    """``--columns t=timestamp,ax=acc_x,...``: our column name -> the file's header name; a sensor column may
+    be negated (``gx=-gyro_y``: an axis that points the other way)."""
     mapping: dict[str, str] = {}
     known = SIGNAL_COLUMNS + REFERENCE_COLUMNS
     for item in (spec or "").split(","):
@@ -53,7 +55,10 @@ def parse_columns(spec: str | None) -> dict[str, str]:
         ours = ours.strip().lower()
         if not sep or not theirs.strip() or ours not in known:
             raise ImuDataError(f"--columns {item.strip()!r}: expected NAME=HEADER with NAME one of {','.join(known)}")
-        mapping[ours] = theirs.strip().lower()
+        theirs = theirs.strip().lower()
+        if theirs.startswith("-") and ours not in SENSOR_COLUMNS:
+            raise ImuDataError(f"--columns {item.strip()!r}: only {','.join(SENSOR_COLUMNS)} may be negated")
+        mapping[ours] = theirs
     return mapping
 
 
@@ -83,9 +88,14 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
         _units(time_units, TIME_UNITS, "--time-units")
     if not path.is_file():
         raise ImuDataError(f"{path}: no such file")
+    signs = np.array([-1.0 if columns.get(c, "").startswith("-") else 1.0 for c in SENSOR_COLUMNS])
+    columns = {ours: theirs.lstrip("-") for ours, theirs in columns.items()}
     with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM (Excel's "CSV UTF-8") is not the header
+        comments = _comment_lines(f)
         delimiter = _delimiter(f.readline())
         f.seek(0)
+        for _ in range(comments):
+            f.readline()
         reader = csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f)
         try:
             raw_header = [header_name(h) for h in next(reader)]
@@ -99,27 +109,27 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
         for option, names in ((f"--layout {layout}", from_layout), ("--columns", columns)):
             absent = [f"{ours}={theirs}" for ours, theirs in names.items() if theirs not in raw_header]
             if absent:
-                raise ImuDataError(f"{path}: line 1 (header): {option} {', '.join(absent)}: no such column; "
+                raise ImuDataError(f"{path}: line {comments + 1} (header): {option} {', '.join(absent)}: no such column; "
                                    f"the header has {','.join(raw_header)[:300]}")
         # The file's names, renamed to ours where the layout or --columns says so (--columns wins).
         renamed = {theirs: ours for ours, theirs in {**chosen.columns, **columns}.items()}
         header = [renamed.get(h, h) for h in raw_header]
         missing = [c for c in SIGNAL_COLUMNS if c not in header]
         if missing:
-            raise ImuDataError(f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
+            raise ImuDataError(f"{path}: line {comments + 1} (header): missing column(s) {', '.join(missing)}; "
                                f"expected {','.join(SIGNAL_COLUMNS)} (and optionally {','.join(REFERENCE_COLUMNS)}); "
                                f"the header has {','.join(raw_header)[:200]}. Map other names with "
                                f"--columns t=timestamp,ax=acc_x,..., or name a layout: --layout "
                                f"{'|'.join(n for n in LAYOUTS if n != 'neuroedge')}")
         ref = [c for c in REFERENCE_COLUMNS if c in header]
         if ref and len(ref) != 4:
-            raise ImuDataError(f"{path}: line 1 (header): reference columns {', '.join(ref)} without "
+            raise ImuDataError(f"{path}: line {comments + 1} (header): reference columns {', '.join(ref)} without "
                                f"{', '.join(c for c in REFERENCE_COLUMNS if c not in ref)}; give all four or none")
         cols = SIGNAL_COLUMNS + (REFERENCE_COLUMNS if ref else ())
         index = [header.index(c) for c in cols]
         rows: list[list[float]] = []
         t_text: list[str] = []
-        for line_no, row in enumerate(reader, start=2):
+        for line_no, row in enumerate(reader, start=2 + comments):
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(raw_header) and any(cell.strip() for cell in row[len(raw_header):]):
@@ -149,11 +159,38 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
     data = np.asarray(rows, dtype=np.float64)
     t_rel = _time_since_first(t_text, data[:, 0]) * t_scale
     t = t_rel + data[0, 0] * t_scale
-    rate = sampling_rate(t_rel, path, hint=time_units is None and t_scale == 1.0)
+    rate = sampling_rate(t_rel, path, hint=time_units is None and t_scale == 1.0, first_line=2 + comments)
     q = quat.normalize(data[:, 7:11]) if ref else None
+    data[:, 1:7] *= signs
+    theirs = {**chosen.columns, **columns}  # the file's name for each of ours, a "-" where negated
+    names = {c: ("-" if sg < 0 else "") + theirs.get(c, c) for c, sg in zip(SENSOR_COLUMNS, signs, strict=True)}
     return ImuSequence(t, data[:, 1:4] * a_scale, data[:, 4:7] * g_scale, q, rate,
                        {"source": str(path), "gyro_units": gyro_units, "accel_units": accel_units,
-                        "layout": layout or "neuroedge", "time_units": time_units or chosen.time_units})
+                        "layout": layout or "neuroedge", "time_units": time_units or chosen.time_units,
+                        "columns": names})
+
+
+def _comment_lines(f) -> int:  # noqa: ANN001 - a text file
+    """How many ``#`` lines (a logger's notes) sit above the header; the file is left at the header. The
+    last of them is the header itself where data follows it at once (EuRoC's ``#timestamp [ns],...``)."""
+    lines = []
+    while (line := f.readline()).startswith("#"):
+        lines.append(line)
+    first = line.replace(";", ",").replace("\t", ",").replace("|", ",").split(",")[0].split()
+    if lines and first and _is_number(first[0]):
+        lines.pop()
+    f.seek(0)
+    for _ in lines:
+        f.readline()
+    return len(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _delimiter(header_line: str) -> str | None:
@@ -175,7 +212,7 @@ def _time_since_first(text: list[str], parsed: np.ndarray) -> np.ndarray:
     return np.asarray([i - ints[0] for i in ints], dtype=np.float64)
 
 
-def sampling_rate(t: np.ndarray, path: str | Path = "recording", hint: bool = False) -> float:
+def sampling_rate(t: np.ndarray, path: str | Path = "recording", hint: bool = False, first_line: int = 2) -> float:
     """The rate from the median time step; a step over ``MAX_GAP`` medians (a dropped sample) is refused.
 
     ``hint``: t was read as seconds by default, so an implausible step suggests the unit that fits."""
@@ -189,7 +226,7 @@ def sampling_rate(t: np.ndarray, path: str | Path = "recording", hint: bool = Fa
     if gaps.size:
         k = int(gaps[0])
         raise ImuDataError(f"{path}: column 't': {gaps.size} gap(s) in the timestamps; the first between lines "
-                           f"{k + 2} and {k + 3} ({dt[k]:g} s, against a median step of {step:g} s). "
+                           f"{k + first_line} and {k + first_line + 1} ({dt[k]:g} s, against a median step of {step:g} s). "
                            "The model needs evenly sampled data: split the file at the gap or resample it")
     return rate
 
@@ -232,11 +269,29 @@ def gyro_accel_scale(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[flo
 
 
 def check_units(seq: ImuSequence, path: str | Path = "recording") -> list[str]:
-    """Refuse units the data contradicts (an ``ImuDataError`` with the reason); return notes on checks skipped.
+    """Refuse units or axes the data contradicts (an ``ImuDataError`` with the reason); return notes on checks
+    skipped or in doubt.
 
+    0. Neither sensor may read one constant value throughout (a dead sensor, or a column mapped wrong).
     1. Gravity: where the device is still, |a| must be g (8.8-10.8 m/s²); ~1 means the file is in g.
     2. Gyro against accelerometer (``gyro_accel_scale``): ``s`` must be within 0.5-2.
+    3. The gyro's axes against the accelerometer's (``neuroedge.imu.gyro_axes``): a sign or an order.
     """
+    from neuroedge.imu.gyro_axes import gyro_axes_verdict
+
+    for cols, x in (("ax,ay,az", seq.acc), ("gx,gy,gz", seq.gyr)):
+        if len(x) > 2 and np.all(np.ptp(x, axis=0) == 0):
+            raise ImuDataError(f"{path}: columns {cols}: every row reads {np.round(x[0], 6).tolist()}; a sensor "
+                               "that does not move with the device (not connected, or the wrong columns)")
+    notes = _check_scale(seq, path)
+    refusal, note = gyro_axes_verdict(seq.acc, seq.gyr, seq.rate_hz, seq.meta.get("columns", {}))
+    if refusal:
+        raise ImuDataError(f"{path}: {refusal}")
+    return notes + ([note] if note else [])
+
+
+def _check_scale(seq: ImuSequence, path: str | Path) -> list[str]:
+    """``check_units``' checks 1 and 2."""
     notes: list[str] = []
     au, gu = seq.meta.get("accel_units", "m/s2"), seq.meta.get("gyro_units", "rad/s")
     still = _still_windows(seq.acc, seq.rate_hz)

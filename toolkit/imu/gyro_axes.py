@@ -1,0 +1,88 @@
+"""Whether the gyro's axes are the accelerometer's: a sign flipped or two axes swapped in a user's columns.
+
+A mislabelled axis is the commonest IMU wiring mistake, and no range or unit check sees it: the values
+are plausible, only their directions are wrong. The gyro then turns the attitude the wrong way about
+that axis, and every figure after it is off by as much as the device tilts.
+
+The test is ``neuroedge.imu.gyro_units``' prediction of gravity's direction over quarter-second windows,
+run for each of the 48 signed permutations of the gyro's columns. With the axes right, the declared
+order fits at least about as well as any other: over our five families and the independent generator's
+six kinds (126 recordings of 40 s, tilting 3° or more per window), no other order fitted better than
+1.30x (the walker, whose gait moves gravity's direction as much as its turning does). So an order that
+fits ``REFUSE_MARGIN`` (2x) better is refused with the ``--columns`` that reads it, and one that fits
+``NOTE_MARGIN`` (1.5x) better gets a note. A recording that tilts too little cannot tell, and says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from neuroedge.imu.gyro_units import MIN_TILT_DEG, WINDOW_S, _angle_deg, _turn, _unit
+
+REFUSE_MARGIN = 2.0
+NOTE_MARGIN = 1.5
+AXES = ("gx", "gy", "gz")
+
+
+def signed_permutations() -> list[np.ndarray]:
+    """The 48 matrices ``M`` with one ±1 per row and column (``M @ ω``: a relabelled gyro), identity first."""
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            m[np.arange(3), perm] = signs
+            out.append(m)
+    return out
+
+
+def axes_errors(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
+    """Median miss (deg) of gravity's predicted direction for each ``signed_permutations()`` order, and
+    the median tilt per window (how much there is to predict)."""
+    from scipy.ndimage import uniform_filter1d
+
+    n_win = max(2, int(round(WINDOW_S * rate)))
+    f = _unit(uniform_filter1d(np.asarray(acc, np.float64), n_win, axis=0))
+    starts = np.arange(n_win, len(f) - 2 * n_win, n_win)
+    if starts.size < 8:
+        return np.zeros(0), 0.0
+    w = np.stack([np.asarray(gyr, np.float64)[s:s + n_win] for s in starts])  # [windows, steps, 3]
+    measured = f[starts + n_win]
+    misses = [float(np.median(_angle_deg(_turn(f[starts], w @ m.T, 1.0 / rate), measured)))
+              for m in signed_permutations()]
+    return np.asarray(misses), float(np.median(_angle_deg(f[starts], measured)))
+
+
+def columns_fix(m: np.ndarray, names: dict[str, str]) -> str:
+    """The ``--columns`` that reads the gyro as ``m @ ω``; ``names``: the file's column for each of ours
+    (a leading ``-``: already negated)."""
+    items = []
+    for r, ours in enumerate(AXES):
+        c = int(np.flatnonzero(m[r])[0])
+        theirs = names.get(AXES[c], AXES[c])
+        negative = (m[r, c] < 0) != theirs.startswith("-")
+        if negative or theirs.lstrip("-") != ours:
+            items.append(f"{ours}={'-' if negative else ''}{theirs.lstrip('-')}")
+    return ",".join(items)
+
+
+def gyro_axes_verdict(acc: np.ndarray, gyr: np.ndarray, rate: float,
+                      names: dict[str, str]) -> tuple[str | None, str | None]:
+    """``(refusal, note)``: the reason to refuse (another order fits ``REFUSE_MARGIN`` better), or a note
+    (``NOTE_MARGIN`` better, or too little tilt to tell); both None when the declared axes fit."""
+    misses, tilt = axes_errors(acc, gyr, rate)
+    if misses.size == 0 or tilt < MIN_TILT_DEG:
+        return None, (f"gyro axes not checked against the accelerometer's: the recording tilts too little "
+                      f"(median {tilt:.1f}° per {WINDOW_S:g} s, needs {MIN_TILT_DEG:g}°)")
+    best = int(np.argmin(misses))
+    ratio = misses[0] / max(misses[best], 1e-9)
+    if best == 0 or ratio < NOTE_MARGIN:
+        return None, None
+    fix = columns_fix(signed_permutations()[best], names)
+    detail = (f"gravity's direction predicted from the gyro over {WINDOW_S:g} s windows misses by "
+              f"{misses[0]:.1f}° with the columns as they are, {misses[best]:.1f}° read as {fix}")
+    if ratio >= REFUSE_MARGIN:
+        return (f"columns gx,gy,gz: the gyro's axes do not match the accelerometer's ({detail}); a sign or the "
+                f"order of the gyro's columns is wrong: pass --columns {fix}"), None
+    return None, f"the gyro's axes may not match the accelerometer's ({detail}); if so, pass --columns {fix}"
