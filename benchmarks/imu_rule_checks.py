@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/imu_rule_checks.py stiff_z FAMILY [FAMILY ...]   # ~3 min per family
     .venv/bin/python benchmarks/imu_rule_checks.py steps N all|FAMILY [...]      # ~15 min per 2000 steps, one core
     .venv/bin/python benchmarks/imu_rule_checks.py hidden N all|FAMILY [...]     # ~15 min each at 64, one core
+    .venv/bin/python benchmarks/imu_rule_checks.py seed N all|FAMILY [...]       # a rule term's seed noise
     .venv/bin/python benchmarks/imu_rule_checks.py coverage all|FAMILY [...]     # ~1 min each, trained
     .venv/bin/python benchmarks/imu_rule_checks.py steady [MODEL.npz]            # ~3 min on one core
     .venv/bin/python benchmarks/imu_rule_checks.py vel_cap all|FAMILY [...]      # ~3-5 min each on one core
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         criterion(args[1:])
     elif len(args) >= 2 and args[0] == "stiff_z" and all(f in FAMILIES for f in args[1:]):
         stiff_z(args[1:])
-    elif (len(args) >= 3 and args[0] in ("steps", "hidden") and args[1].isdigit()
+    elif (len(args) >= 3 and args[0] in ("steps", "hidden", "seed") and args[1].isdigit()
           and all(f in ("all", *FAMILIES) for f in args[2:])):
         setting(args[0], int(args[1]), args[2:])
     elif len(args) >= 2 and args[0] == "coverage" and all(f in ("all", *FAMILIES) for f in args[1:]):
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         steady(args[1] if len(args) == 2 else None)
     else:
         sys.exit(f"usage: imu_rule_checks.py edge FAMILY... ({', '.join(FAMILIES)}) | target VARIANT | "
-                 "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | "
+                 "ensemble all|FAMILY SEED... | criterion FAMILY... | stiff_z FAMILY... | steps N all|FAMILY... | hidden N all|FAMILY... | seed N all|FAMILY... | "
                  "coverage all|FAMILY... | starts all|FAMILY... | noisy all|FAMILY... | noisy_floor all|FAMILY... | vel_cap all|FAMILY... | vel_cap_grid | vel_cap_floor | "
                  "steady [MODEL.npz] | seeds all|FAMILY SEED SEED... | seeds_core0 all|FAMILY... | core_split all|FAMILY... | foreign | floor_share SHARE all|FAMILY... | "
                  "floor_walking SHARE")
