@@ -1,0 +1,52 @@
+"""Every cached leave-one-out model and the in-family model on validation sequences no rule has scored.
+
+    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE]     # ~3 min on one core, models cached
+
+For the code it is run with and the models in ``CACHE`` (default ``.cache/imu_attitude``; a branch's
+worktree, run with that branch on the path, passes its own): each model trained without a family is scored
+on that family's validation sequences 10-19, and the in-family model on every family's 10-19 and on the
+independent generator's validation seeds. Sequences 10-19 are fresh: the cores are chosen on 0-4, and held-out
+rule terms scored 0-9. Ratios are to the best tuned filter on the same sequences (tuned on 0-9). The rule
+that uses it: ``docs/imu_rule_checks.md`` (``rest_drift_fresh``). The test split is never read.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from imu_core_split_check import fresh_in_family
+from imu_noisy_checks import foreign_validation
+from imu_rule_checks import _named
+
+import neuroedge.imu.train as train
+from neuroedge.imu.evaluate import score_model
+from neuroedge.imu.families import FAMILIES
+
+
+def _models(cache: Path) -> dict[str, object]:
+    """``{"all" or the family left out: model}``: the running code's models, from ``cache`` (trained there
+    if missing, which takes an hour; the rule checks cache them first)."""
+    return {name: train.load_or_train(_named(name)[0], cache_dir=cache)[0] for name in ("all", *FAMILIES)}
+
+
+def main() -> None:
+    t = time.time()
+    cache = Path(sys.argv[1] if len(sys.argv) > 1 else ".cache/imu_attitude")
+    models = _models(cache)
+    fresh, ref = fresh_in_family()
+    held = {f: score_model(models[f], fresh[f])["tilt_deg"] / ref[f] for f in FAMILIES}
+    inside = {f: score_model(models["all"], fresh[f])["tilt_deg"] / ref[f] for f in FAMILIES}
+    print("held out, fresh 10-19: " + " ".join(f"{f} {r:.4f}" for f, r in held.items())
+          + f" | largest {max(held.values()):.4f} median {float(np.median(list(held.values()))):.4f}")
+    print("in family, fresh 10-19: " + " ".join(f"{f} {r:.4f}" for f, r in inside.items())
+          + f" | median {float(np.median(list(inside.values()))):.4f}")
+    print("independent generator validation (mean tilt, °): " + " ".join(
+        f"{k} {score_model(models['all'], s)['tilt_deg']:.4f}" for k, s in foreign_validation().items()))
+    print(f"{time.time() - t:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
