@@ -12,12 +12,11 @@ Layouts (flat float64 arrays, so one compiled call takes few arguments):
   accel_floor, accel_floor_s, gyro_noise_s, vel_cap_k, vel_cap_leak_s, vel_cap_s, vel_cap_floor]``
   then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
-* ``cs`` (core state) ``[n, 124]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
+* ``cs`` (core state) ``[n, STRIDE]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
   gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there);
   row 0's 112-119 hold the measured gyro noise: the last two gyro samples, their mean square, a count;
   the loosest row's 120-123 the velocity cap's: the mean of ``|f| - g``, ``w``, its mean square, the time;
-  row 0's 124-133 the rest detector's (``_at_rest``): the low-passed gyro (3), accelerometer (3), time at rest,
-  the low-passed gyro's mean since this rest began (3).
+  row 0's 124-133 the rest detector's: low-passed gyro (3), accelerometer (3), time at rest, that gyro's mean (3).
 
 """
 
@@ -47,15 +46,11 @@ GRAVITY = 9.81
 # to TARGET_FLOOR); the share, 0.25, kept by its rule: docs/imu_rule_checks.md (floor_share).
 NET_FLOOR_OFF = 0.25 * 0.05
 SIGMA_A_MIN = 0.001  # m/s²: what is left is never below this
-# At rest (VQF's rule, Laidig & Seel 2023): every gyro sample within REST_GYR of its low-passed value and every
-# accelerometer sample within REST_ACC of its own, for REST_S seconds, and the low-passed gyro below REST_GYR
-# (a bias, not a steady turn: VQF clips its bias there); then the gyro reads the bias itself.
-REST_S, REST_GYR, REST_ACC, REST_LP_S = 1.5, math.radians(2.0), 0.5, 0.5
+# At rest (``_at_rest``; docs/imu_core.md "Rest") the gyro reads the bias itself. VQF's detector (Laidig & Seel
+# 2023), plus: the low-passed gyro under REST_GYR, and within REST_DRIFT of its mean since the rest began (a bias
+# holds still, a slow turn drifts; 0.15 °/s is over 5x that low-pass's noise from the noisiest gyro we draw).
+REST_S, REST_GYR, REST_ACC, REST_LP_S, REST_DRIFT = 1.5, math.radians(2.0), 0.5, 0.5, math.radians(0.15)
 REST_SD = math.radians(0.2)  # rad/s: what REST_S seconds at rest tell of the bias at best (a rest may be slow motion)
-# A bias holds still; a slow turn drifts. A rest ends (and begins again) once the low-passed gyro is more than
-# this from its own mean since the rest began: over 5x that low-pass's noise (per axis) from the noisiest
-# consumer gyro we draw (0.02 °/s/√Hz through 0.5 s: 0.02 °/s), so a true rest is not broken up.
-REST_DRIFT = math.radians(0.15)
 
 
 @njit(cache=True)
@@ -73,8 +68,7 @@ def _exp(tx: float, ty: float, tz: float) -> np.ndarray:
     return np.array([math.cos(0.5 * th), k * tx, k * ty, k * tz])
 
 
-# A start in motion gets a loose tilt prior, a still one the accelerometer's: the measured reason and what was
-# tried instead are in docs/imu_core.md ("The start").
+# A start in motion gets a loose tilt prior, a still one the accelerometer's (why: docs/imu_core.md, "The start").
 STILL_ACC = 0.3  # m/s²
 STILL_TILT_SD = 0.01  # rad (0.57°)
 MOVING_TILT_SD = math.radians(20.0)
@@ -115,19 +109,14 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
                   [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
                   [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z]])
     f = r @ acc
-    u0 = st[7] + f[0] * dt
-    u1 = st[8] + f[1] * dt
+    u0, u1 = st[7] + f[0] * dt, st[8] + f[1] * dt
     decay = dt / tau
-    v0 = st[9] * (1.0 - decay)
-    v1 = st[10] * (1.0 - decay)
+    v0, v1 = st[9] * (1.0 - decay), st[10] * (1.0 - decay)
     phi = np.eye(N_ERR)
     phi[0:3, 3:6] = -r * dt
-    phi[8, 1] = f[2] * dt
-    phi[8, 2] = -f[1] * dt
-    phi[9, 0] = -f[2] * dt
-    phi[9, 2] = f[0] * dt
-    phi[6, 6] = 1.0 - decay
-    phi[7, 7] = 1.0 - decay
+    phi[8, 1], phi[8, 2] = f[2] * dt, -f[1] * dt
+    phi[9, 0], phi[9, 2] = -f[2] * dt, f[0] * dt
+    phi[6, 6] = phi[7, 7] = 1.0 - decay
     p = st[P0:P0 + 100].reshape((N_ERR, N_ERR))
     p = phi @ p @ phi.T
     for k in range(3):
@@ -165,10 +154,8 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
     q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
     st[0:4] = q
     st[4:7] -= dx[3:6]
-    st[7] = u0 - dx[8]
-    st[8] = u1 - dx[9]
-    st[9] = v0 + dx[6]
-    st[10] = v1 + dx[7]
+    st[7], st[8] = u0 - dx[8], u1 - dx[9]
+    st[9], st[10] = v0 + dx[6], v1 + dx[7]
     st[P0:P0 + 100] = p.reshape(100)
 
 
@@ -282,8 +269,6 @@ def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float
 
 # The network step and the whole model's per-sample loop (``neuroedge.imu.fast`` wraps them) sit here because
 # numba's disk cache misses a change in another file: in ``fast.py`` they kept a stale ``core_step``.
-
-
 @njit(cache=True)
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
