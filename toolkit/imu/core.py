@@ -1,8 +1,5 @@
 """The exact half of the attitude model: a bank of error-state Kalman filters, compiled with numba.
 
-(The network's compiled step and the model's per-sample loop live at the end of this file too, so one
-file's change invalidates every cached compiled function of the model; see the note there.)
-
 Each member is an error-state Kalman filter on tilt, gyro bias and the horizontal velocity the
 accelerometer implies, that velocity an Ornstein-Uhlenbeck process whose noise ``σ_v = c · σ_a + floor``
 follows the network; a consistency gate on each member's velocity estimate blends them; a velocity cap,
@@ -15,10 +12,11 @@ Layouts (flat float64 arrays, so one compiled call takes few arguments):
   accel_floor, accel_floor_s, gyro_noise_s, vel_cap_k, vel_cap_leak_s, vel_cap_s, vel_cap_floor]``
   then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
-* ``cs`` (core state) ``[n, 124]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
+* ``cs`` (core state) ``[n, STRIDE]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
   gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there);
   row 0's 112-119 hold the measured gyro noise: the last two gyro samples, their mean square, a count;
-  the loosest row's 120-123 the velocity cap's: the mean of ``|f| - g``, ``w``, its mean square, the time.
+  the loosest row's 120-123 the velocity cap's: the mean of ``|f| - g``, ``w``, its mean square, the time;
+  row 0's 124-133 the rest detector's: low-passed gyro (3), accelerometer (3), time at rest, that gyro's mean (3).
 
 """
 
@@ -29,8 +27,11 @@ import math
 import numpy as np
 from numba import njit
 
+from neuroedge.imu.core_settings import core_params  # noqa: F401 - its home until now; imported from here
+
 N_ERR = 10
-STRIDE = 124
+STRIDE = 134
+RS = 124  # row 0: the rest detector's state (module doc)
 VC = 120  # the loosest row: the velocity cap's state (module doc)
 VCAP_MEAN_S = 4.0
 SV_MIN = 1e-4  # m/s: a capped σ_v never reaches 0 (the gate divides by it)
@@ -45,29 +46,11 @@ GRAVITY = 9.81
 # to TARGET_FLOOR); the share, 0.25, kept by its rule: docs/imu_rule_checks.md (floor_share).
 NET_FLOOR_OFF = 0.25 * 0.05
 SIGMA_A_MIN = 0.001  # m/s²: what is left is never below this
-
-
-def core_params(hypotheses: list[tuple[float, ...]], gate_s: float, floor: float,
-                sensor_dps: tuple[float, float, float] = (0.01, 0.01, 1.0), acc_var: float = 1e-4,
-                fixed_sigma_a: float = -1.0, gate_z: float = 2.0, accel_floor: float = 0.0,
-                accel_floor_s: float = 0.5, gyro_noise_s: float = 0.0,
-                vel_cap: tuple[float, float, float, float] = (0.0, 5.0, 5.0, 1e9)) -> np.ndarray:
-    """``cp`` from readable settings: ``hypotheses`` from the stiffest to the loosest, each ``(c, τ)`` or
-    ``(c, τ, floor, z_0)`` (its own floor and the threshold of its gate to the next; by default ``floor``
-    and ``gate_z``), one to three, gated over ``gate_s`` seconds; sensor figures in °/s units.
-    ``accel_floor`` (0: off) keeps ``σ_a`` at least that multiple of the RMS of ``|f| - g`` over the last
-    ``accel_floor_s`` seconds (see ``core_step``); ``gyro_noise_s`` (0: off) measures the gyro's noise
-    over that many seconds; ``vel_cap`` is ``(k, leak_s, window_s, κ)``, ``k = 0``: off; each capped member's floor at
-    most ``κ`` times the cap (``docs/imu_core.md``)."""
-    if not 1 <= len(hypotheses) <= 3:
-        raise ValueError(f"the core takes one to three hypotheses, not {len(hypotheses)}")
-    if len(vel_cap) != 4:
-        raise ValueError(f"vel_cap is (k, leak_s, window_s, floor share), not {vel_cap!r}")
-    gn, bw, bi = (math.radians(x) for x in sensor_dps)
-    head = [len(hypotheses), gate_s, floor, gn, bw, bi, acc_var, fixed_sigma_a, gate_z, accel_floor, accel_floor_s,
-            gyro_noise_s, *vel_cap]
-    quads = [(*h, floor, gate_z) if len(h) == 2 else tuple(h) for h in hypotheses]
-    return np.array(head + [x for h in quads for x in h], dtype=np.float64)
+# At rest (``_at_rest``; docs/imu_core.md "Rest") the gyro reads the bias itself. VQF's detector (Laidig & Seel
+# 2023), plus: the low-passed gyro under REST_GYR, and within REST_DRIFT of its mean since the rest began (a bias
+# holds still, a slow turn drifts; 0.15 °/s is over 5x that low-pass's noise from the noisiest gyro we draw).
+REST_S, REST_GYR, REST_ACC, REST_LP_S, REST_DRIFT = 1.5, math.radians(2.0), 0.5, 0.5, math.radians(0.15)
+REST_SD = math.radians(0.2)  # rad/s: what REST_S seconds at rest tell of the bias at best (a rest may be slow motion)
 
 
 @njit(cache=True)
@@ -85,8 +68,7 @@ def _exp(tx: float, ty: float, tz: float) -> np.ndarray:
     return np.array([math.cos(0.5 * th), k * tx, k * ty, k * tz])
 
 
-# A start in motion gets a loose tilt prior, a still one the accelerometer's: the measured reason and what was
-# tried instead are in docs/imu_core.md ("The start").
+# A start in motion gets a loose tilt prior, a still one the accelerometer's (why: docs/imu_core.md, "The start").
 STILL_ACC = 0.3  # m/s²
 STILL_TILT_SD = 0.01  # rad (0.57°)
 MOVING_TILT_SD = math.radians(20.0)
@@ -113,11 +95,12 @@ def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
         cs[h, 0:4] = q
         for k in range(N_ERR):
             cs[h, P0 + k * N_ERR + k] = var[k]
+    cs[0, RS + 3:RS + 6] = acc0  # the rest detector's low-passed accelerometer (its gyro's starts at 0)
 
 
 @njit(cache=True)
 def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, tau: float, dt: float,
-              cp: np.ndarray, gyro_noise: float) -> None:
+              cp: np.ndarray, gyro_noise: float, rest: bool) -> None:
     """One predict + update of one hypothesis, in place (``gyro_noise``: rad/s/√Hz)."""
     q = _qmul(st[0:4], _exp((gyr[0] - st[4]) * dt, (gyr[1] - st[5]) * dt, (gyr[2] - st[6]) * dt))
     q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
@@ -126,19 +109,14 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
                   [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
                   [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z]])
     f = r @ acc
-    u0 = st[7] + f[0] * dt
-    u1 = st[8] + f[1] * dt
+    u0, u1 = st[7] + f[0] * dt, st[8] + f[1] * dt
     decay = dt / tau
-    v0 = st[9] * (1.0 - decay)
-    v1 = st[10] * (1.0 - decay)
+    v0, v1 = st[9] * (1.0 - decay), st[10] * (1.0 - decay)
     phi = np.eye(N_ERR)
     phi[0:3, 3:6] = -r * dt
-    phi[8, 1] = f[2] * dt
-    phi[8, 2] = -f[1] * dt
-    phi[9, 0] = -f[2] * dt
-    phi[9, 2] = f[0] * dt
-    phi[6, 6] = 1.0 - decay
-    phi[7, 7] = 1.0 - decay
+    phi[8, 1], phi[8, 2] = f[2] * dt, -f[1] * dt
+    phi[9, 0], phi[9, 2] = -f[2] * dt, f[0] * dt
+    phi[6, 6] = phi[7, 7] = 1.0 - decay
     p = st[P0:P0 + 100].reshape((N_ERR, N_ERR))
     p = phi @ p @ phi.T
     for k in range(3):
@@ -165,15 +143,19 @@ def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, 
         gain[k, 1] = pht[k, 0] * i01 + pht[k, 1] * i11
     dx = gain[:, 0] * e0 + gain[:, 1] * e1
     p = p - gain @ pht.T
+    if rest:  # the gyro reads the bias: y = ω - b̂ = -δb + n, n per sample of variance gyro_noise² / dt
+        y = gyr - (st[4:7] - dx[3:6])
+        sb = p[3:6, 3:6] + np.eye(3) * (max(gyro_noise * gyro_noise, REST_SD * REST_SD * REST_S) / dt)
+        k_r = -np.ascontiguousarray(p[:, 3:6]) @ np.linalg.inv(sb)
+        dx = dx + k_r @ y
+        p = p + k_r @ np.ascontiguousarray(p[3:6, :])
     p = 0.5 * (p + p.T)
     q = _qmul(_exp(-dx[0], -dx[1], -dx[2]), q)
     q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
     st[0:4] = q
     st[4:7] -= dx[3:6]
-    st[7] = u0 - dx[8]
-    st[8] = u1 - dx[9]
-    st[9] = v0 + dx[6]
-    st[10] = v1 + dx[7]
+    st[7], st[8] = u0 - dx[8], u1 - dx[9]
+    st[9], st[10] = v0 + dx[6], v1 + dx[7]
     st[P0:P0 + 100] = p.reshape(100)
 
 
@@ -208,6 +190,7 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
             g[GN + 3 + a] = g[GN + a]
             g[GN + a] = gyr[a]
     cap = _velocity_cap(cs[n - 1], acc, dt, cp)
+    rest = _at_rest(cs[0], acc, gyr, dt)
     svs = np.empty(n)
     for h in range(n):
         o = CP_HEAD + PER_HYP * h
@@ -215,7 +198,7 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
             svs[h] = cp[o] * sigma_a + cp[o + 2]
         else:
             svs[h] = max(min(cp[o] * sigma_a, cap) + min(cp[o + 2], cp[15] * cap), SV_MIN)
-        _hyp_step(cs[h], acc, gyr, svs[h], cp[o + 1], dt, cp, gyro_noise)
+        _hyp_step(cs[h], acc, gyr, svs[h], cp[o + 1], dt, cp, gyro_noise, rest)
     q_out[:] = cs[n - 1, 0:4]
     lam = math.exp(-dt / cp[1])
     for h in range(n - 2, -1, -1):  # from the loosest: each member gives way to the next by its own z̄
@@ -228,6 +211,31 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
         for k in range(4):
             q_out[k] = (1.0 - w) * cs[h, k] + w * sgn * q_out[k]
         q_out /= math.sqrt(q_out[0] ** 2 + q_out[1] ** 2 + q_out[2] ** 2 + q_out[3] ** 2)
+
+
+@njit(cache=True)
+def _at_rest(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, dt: float) -> bool:
+    """At rest for ``REST_S`` yet (row 0's ``RS`` slots: low-passed gyro, accelerometer, time within bounds, the
+    low-passed gyro's mean over that time, which it may not leave by more than ``REST_DRIFT``)?"""
+    lam = 1.0 - math.exp(-dt / REST_LP_S)
+    dg = da = 0.0
+    for a in range(3):
+        st[RS + a] += lam * (gyr[a] - st[RS + a])
+        st[RS + 3 + a] += lam * (acc[a] - st[RS + 3 + a])
+        dg += (gyr[a] - st[RS + a]) ** 2
+        da += (acc[a] - st[RS + 3 + a]) ** 2
+    slow = st[RS] ** 2 + st[RS + 1] ** 2 + st[RS + 2] ** 2 < REST_GYR ** 2
+    if not (dg < REST_GYR ** 2 and da < REST_ACC ** 2 and slow):
+        st[RS + 6] = 0.0
+        return False
+    drift = (st[RS] - st[RS + 7]) ** 2 + (st[RS + 1] - st[RS + 8]) ** 2 + (st[RS + 2] - st[RS + 9]) ** 2
+    if drift > REST_DRIFT ** 2:  # a rest (again) from here
+        st[RS + 6] = 0.0
+    w = 1.0 if st[RS + 6] == 0.0 else dt / (st[RS + 6] + dt)
+    for a in range(3):  # the low-passed gyro's mean since this rest began
+        st[RS + 7 + a] += w * (st[RS + a] - st[RS + 7 + a])
+    st[RS + 6] += dt
+    return st[RS + 6] >= REST_S
 
 
 @njit(cache=True)
@@ -259,12 +267,8 @@ def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float
     return out
 
 
-# The network step and the per-sample loop of the whole model (``neuroedge.imu.fast`` wraps them). They
-# sit in this file with the core because numba's on-disk cache (``cache=True``) is invalidated only by a
-# change to the file of the cached function itself, not of the functions it calls: in ``fast.py`` they
-# kept a stale ``core_step`` after this file changed.
-
-
+# The network step and the whole model's per-sample loop (``neuroedge.imu.fast`` wraps them) sit here because
+# numba's disk cache misses a change in another file: in ``fast.py`` they kept a stale ``core_step``.
 @njit(cache=True)
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
