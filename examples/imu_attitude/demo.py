@@ -5,7 +5,8 @@
 1. writes a 60 s recording of two motion families (handheld, impacts) to CSV (``neuroedge.imu.families``; one with
    reference quaternions, one raw, its gyro logged in deg/s);
 2. runs ``neuroedge imu run`` on them: the tilt error against the reference with ``--compare-filters``;
-   the raw deg/s file refused with the reason, then accepted with ``--gyro-units deg/s``;
+   the raw deg/s file refused with the reason, then accepted with ``--gyro-units deg/s``; the same recording
+   with its gyro's x axis negated refused naming ``--columns gx=-gx``, then accepted with it;
 3. runs ``neuroedge imu adapt`` on two recordings of another project's simulator (``ahrs.Sensors``, its
    default gyro noise far above the consumer parts the model was trained for) and checks it on a third.
 
@@ -52,6 +53,15 @@ def main() -> int:
         return 1
     rc = neuroedge("imu", "run", "impacts_raw_degps.csv", "-o", "impacts_quats.csv", "--gyro-units", "deg/s",
                    "--force")
+    if rc:
+        return rc
+    save_csv(replace(shaken, gyr=shaken.gyr * [-1.0, 1.0, 1.0]), OUT / "impacts_gx_flipped.csv", reference=False)
+    print("wrote impacts_gx_flipped.csv: the same recording in rad/s, its gyro's x axis negated (a wiring mistake)")
+    print("(expected: refused, naming the --columns that reads it)")
+    if neuroedge("imu", "run", "impacts_gx_flipped.csv", "-o", "impacts_quats.csv", "--force") == 0:
+        print("error: a gyro with a negated axis was accepted")
+        return 1
+    rc = neuroedge("imu", "run", "impacts_gx_flipped.csv", "-o", "impacts_quats.csv", "--columns", "gx=-gx", "--force")
     if rc:
         return rc
     names = [_write_sensors(seed) for seed in (21, 22, 23)]
