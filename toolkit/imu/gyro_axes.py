@@ -24,7 +24,7 @@ import itertools
 
 import numpy as np
 
-from neuroedge.imu.gyro_units import MIN_TILT_DEG, WINDOW_S, _angle_deg, _turn, _unit
+from neuroedge.imu.gyro_units import MIN_TILT_DEG, WINDOW_S, _angle_deg, _turn, windows
 
 REFUSE_MARGIN = 2.0
 NOTE_MARGIN = 1.5
@@ -46,18 +46,13 @@ def signed_permutations() -> list[np.ndarray]:
 def axes_errors(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
     """Median miss (deg) of gravity's predicted direction for each ``signed_permutations()`` order, and
     the median tilt per window (how much there is to predict)."""
-    from scipy.ndimage import uniform_filter1d
-
-    n_win = max(2, int(round(WINDOW_S * rate)))
-    f = _unit(uniform_filter1d(np.asarray(acc, np.float64), n_win, axis=0))
-    starts = np.arange(n_win, len(f) - 2 * n_win, n_win)
-    if starts.size < 8:
+    win = windows(acc, gyr, rate)
+    if win is None:
         return np.zeros(0), 0.0
-    w = np.stack([np.asarray(gyr, np.float64)[s:s + n_win] for s in starts])  # [windows, steps, 3]
-    measured = f[starts + n_win]
-    misses = [float(np.median(_angle_deg(_turn(f[starts], w @ m.T, 1.0 / rate), measured)))
+    start, w, measured = win
+    misses = [float(np.median(_angle_deg(_turn(start, w @ m.T, 1.0 / rate), measured)))
               for m in signed_permutations()]
-    return np.asarray(misses), float(np.median(_angle_deg(f[starts], measured)))
+    return np.asarray(misses), float(np.median(_angle_deg(start, measured)))
 
 
 def columns_fix(m: np.ndarray, names: dict[str, str]) -> str:

@@ -43,21 +43,30 @@ def _turn(v: np.ndarray, w: np.ndarray, dt: float) -> np.ndarray:
     return v
 
 
-def gyro_scale_errors(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[dict[str, float], float]:
-    """Median angle (deg) between predicted and measured gravity direction per candidate scale, and the
-    median tilt change per window (how much there is to predict)."""
+def windows(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``WINDOW_S`` windows: the smoothed gravity direction at each start ``[W, 3]``, the gyro over each
+    ``[W, steps, 3]``, the direction at each end ``[W, 3]``; None for a recording too short to tell."""
     from scipy.ndimage import uniform_filter1d
 
     n_win = max(2, int(round(WINDOW_S * rate)))
     f = _unit(uniform_filter1d(np.asarray(acc, np.float64), n_win, axis=0))
     starts = np.arange(n_win, len(f) - 2 * n_win, n_win)
     if starts.size < 8:
+        return None
+    w = np.stack([np.asarray(gyr, np.float64)[s:s + n_win] for s in starts])
+    return f[starts], w, f[starts + n_win]
+
+
+def gyro_scale_errors(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[dict[str, float], float]:
+    """Median angle (deg) between predicted and measured gravity direction per candidate scale, and the
+    median tilt change per window (how much there is to predict)."""
+    win = windows(acc, gyr, rate)
+    if win is None:
         return {}, 0.0
-    w = np.stack([np.asarray(gyr, np.float64)[s:s + n_win] for s in starts])  # [windows, steps, 3]
-    measured = f[starts + n_win]
-    errors = {name: float(np.median(_angle_deg(_turn(f[starts], w * scale, 1.0 / rate), measured)))
+    start, w, measured = win
+    errors = {name: float(np.median(_angle_deg(_turn(start, w * scale, 1.0 / rate), measured)))
               for name, scale in CANDIDATES.items()}
-    return errors, float(np.median(_angle_deg(f[starts], measured)))
+    return errors, float(np.median(_angle_deg(start, measured)))
 
 
 def gyro_units_verdict(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[str | None, str]:
