@@ -90,5 +90,6 @@ def decide(misses: np.ndarray, tilt: float, names: dict[str, str]) -> tuple[str 
               f"{misses[0]:.1f}° with the columns as they are, {misses[best]:.1f}° read as {fix}")
     if ratio >= REFUSE_MARGIN and misses[best] <= EXPLAINED * tilt:
         return (f"columns gx,gy,gz: the gyro's axes do not match the accelerometer's ({detail}); a sign or the "
-                f"order of the gyro's columns is wrong: pass --columns {fix}"), None
+                f"order of the gyro's columns is wrong: pass --columns {fix} (if they are right, --skip-unit-check "
+                f"runs it as it is)"), None
     return None, f"the gyro's axes may not match the accelerometer's ({detail}); if so, pass --columns {fix}"
