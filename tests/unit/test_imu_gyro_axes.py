@@ -28,7 +28,7 @@ def _recording(tmp_path: Path, gyr_map, name: str = "rec.csv", family: str = "fa
 ])
 def test_a_miswired_gyro_is_refused_with_the_columns_that_read_it(tmp_path: Path, gyr_map, fix: str) -> None:
     path, seq = _recording(tmp_path, gyr_map)
-    with pytest.raises(ImuDataError, match=f"rec.csv: columns gx,gy,gz: the gyro's axes do not match.*--columns {fix} \\(if"):
+    with pytest.raises(ImuDataError, match=f"rec.csv: columns gx,gy,gz: the gyro's axes do not match.*--columns {fix} to read the gyro"):
         check_units(load_csv(path), path)
     fixed = load_csv(path, columns=parse_columns(fix))
     check_units(fixed, path)
@@ -64,3 +64,13 @@ def test_only_sensor_columns_may_be_negated() -> None:
     assert parse_columns("gx=-gyro_y,ax=acc_x") == {"gx": "-gyro_y", "ax": "acc_x"}
     with pytest.raises(ImuDataError, match="--columns 't=-time': only ax,ay,az,gx,gy,gz may be negated"):
         parse_columns("t=-time")
+
+
+def test_an_accelerometer_miswired_alone_looks_like_a_turned_gyro_and_the_refusal_says_either_may_be_off() -> None:
+    """ω is a pseudovector: an accelerometer axis negated reads as the gyro turned 180° about it (det +1),
+    never as a gyro mirror, so the refusal names both sensors; a gyro mirror names the gyro alone."""
+    seq = generate_split("val", "fast_rotation", 1, 20.0)[0]
+    refusal, _ = gyro_axes_verdict(seq.acc * [-1.0, 1.0, 1.0], seq.gyr, seq.rate_hz, {})
+    assert refusal is not None and "gyro's columns (or the accelerometer's)" in refusal and "gy=-gy,gz=-gz" in refusal
+    refusal, _ = gyro_axes_verdict(seq.acc, seq.gyr * [-1.0, 1.0, 1.0], seq.rate_hz, {})
+    assert refusal is not None and "the gyro's columns is wrong" in refusal

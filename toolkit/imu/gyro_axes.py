@@ -12,6 +12,9 @@ gravity's direction: a walker's gait. So:
   fits well (its miss at most ``EXPLAINED`` (half) of the miss of no rotation at all, so turning is what
   moves gravity's direction here);
 - a note: another order fits ``NOTE_MARGIN`` (1.5x) better, or the recording tilts too little to tell.
+Which sensor is off, the data cannot always say. An accelerometer miswired alone looks like a proper rotation
+of the gyro (the rate is a pseudovector: ``A(ω × f) = det(A) (Aω × Af)``), so an order that mirrors (det -1)
+is the gyro's, and a proper one may be either sensor's: the refusal says so, and names the gyro's fix.
 The margins came from validation seeds; the first design had no ``EXPLAINED`` term, and on test
 recordings it refused one right walking recording (2.44x). On validation (136 recordings tilting 3° or
 more, 40 of them walking) the right order's fit against the best other was at most 1.45x, and the walker's
@@ -89,7 +92,9 @@ def decide(misses: np.ndarray, tilt: float, names: dict[str, str]) -> tuple[str 
     detail = (f"gravity's direction predicted from the gyro over {WINDOW_S:g} s windows misses by "
               f"{misses[0]:.1f}° with the columns as they are, {misses[best]:.1f}° read as {fix}")
     if ratio >= REFUSE_MARGIN and misses[best] <= EXPLAINED * tilt:
+        which = "the gyro's columns" if np.linalg.det(signed_permutations()[best]) < 0 else \
+            "the gyro's columns (or the accelerometer's)"
         return (f"columns gx,gy,gz: the gyro's axes do not match the accelerometer's ({detail}); a sign or the "
-                f"order of the gyro's columns is wrong: pass --columns {fix} (if they are right, --skip-unit-check "
-                f"runs it as it is)"), None
+                f"order of {which} is wrong: pass --columns {fix} to read the gyro to match (if they are right, "
+                f"--skip-unit-check runs it as it is)"), None
     return None, f"the gyro's axes may not match the accelerometer's ({detail}); if so, pass --columns {fix}"
