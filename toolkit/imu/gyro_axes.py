@@ -88,11 +88,12 @@ def decide(misses: np.ndarray, tilt: float, names: dict[str, str]) -> tuple[str 
     ratio = misses[0] / max(misses[best], 1e-9)
     if best == 0 or ratio < NOTE_MARGIN:
         return None, None
-    fix = columns_fix(signed_permutations()[best], names)
+    order = signed_permutations()[best]
+    fix = columns_fix(order, names)
     detail = (f"gravity's direction predicted from the gyro over {WINDOW_S:g} s windows misses by "
               f"{misses[0]:.1f}° with the columns as they are, {misses[best]:.1f}° read as {fix}")
     if ratio >= REFUSE_MARGIN and misses[best] <= EXPLAINED * tilt:
-        which = "the gyro's columns" if np.linalg.det(signed_permutations()[best]) < 0 else \
+        which = "the gyro's columns" if np.linalg.det(order) < 0 else \
             "the gyro's columns (or the accelerometer's)"
         return (f"columns gx,gy,gz: the gyro's axes do not match the accelerometer's ({detail}); a sign or the "
                 f"order of {which} is wrong: pass --columns {fix} to read the gyro to match (if they are right, "

@@ -91,8 +91,8 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
     signs = np.array([-1.0 if columns.get(c, "").startswith("-") else 1.0 for c in SENSOR_COLUMNS])
     columns = {ours: theirs.lstrip("-") for ours, theirs in columns.items()}
     with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM (Excel's "CSV UTF-8") is not the header
-        comments = _comment_lines(f)
-        delimiter = _delimiter(f.readline())
+        comments, header_line = _comment_lines(f)
+        delimiter = _delimiter(header_line)
         f.seek(0)
         for _ in range(comments):
             f.readline()
@@ -170,19 +170,16 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
                         "columns": names})
 
 
-def _comment_lines(f) -> int:  # noqa: ANN001 - a text file
-    """How many ``#`` lines (a logger's notes) sit above the header; the file is left at the header. The
-    last of them is the header itself where data follows it at once (EuRoC's ``#timestamp [ns],...``)."""
+def _comment_lines(f) -> tuple[int, str]:  # noqa: ANN001 - a text file, read from its start
+    """How many ``#`` lines (a logger's notes) sit above the header, and the header line. The last of them is
+    the header itself where data follows it at once (EuRoC's ``#timestamp [ns],...``)."""
     lines = []
     while (line := f.readline()).startswith("#"):
         lines.append(line)
     first = line.replace(";", ",").replace("\t", ",").replace("|", ",").split(",")[0].split()
     if lines and first and _is_number(first[0]):
-        lines.pop()
-    f.seek(0)
-    for _ in lines:
-        f.readline()
-    return len(lines)
+        return len(lines) - 1, lines[-1]
+    return len(lines), line
 
 
 def _is_number(text: str) -> bool:
