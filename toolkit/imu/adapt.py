@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from neuroedge.imu import quaternion as quat
 from neuroedge.imu.core import CP_HEAD, PER_HYP, core_scan
 from neuroedge.imu.families import ImuSequence
 from neuroedge.imu.fast import AttitudeModel
@@ -164,6 +165,23 @@ def split_in_two(seq: ImuSequence) -> list[ImuSequence]:
             for a, b in ((0, mid), (mid, len(seq)))]
 
 
+def reference_pieces(seq: ImuSequence, name: str) -> list[tuple[ImuSequence, str]]:
+    """A recording whose reference drops out, as its stretches with a reference throughout, each at least
+    ``MIN_RECORDING_S`` long (each starts afresh, as a recording does); one without dropouts as it is."""
+    if seq.q is None or quat.present(seq.q).all():
+        return [(seq, name)]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quat.present(seq.q).astype(np.int8), [0]])))
+    return [(replace(seq, t=seq.t[a:b], acc=seq.acc[a:b], gyr=seq.gyr[a:b], q=seq.q[a:b]),
+             f"{name} (t = {seq.t[a] - seq.t[0]:.1f}-{seq.t[b - 1] - seq.t[0]:.1f} s)")
+            for a, b in zip(edges[::2], edges[1::2], strict=True) if (b - a) / seq.rate_hz >= MIN_RECORDING_S]
+
+
+def scored_tilt_deg(q: np.ndarray, seq: ImuSequence) -> float:
+    """Mean tilt error after the warm-up, over the rows where the reference is present."""
+    start = int(round(WARMUP_S * seq.rate_hz))
+    return quat.mean_tilt_deg(q[start:], seq.q[start:])
+
+
 def check_recordings(recordings: Sequence[ImuSequence], names: Sequence[str]) -> None:
     """Refuse what cannot be adapted on, naming the file: no reference, too short, fewer than two."""
     if len(recordings) < 2:
@@ -196,6 +214,15 @@ def adapt(model: AttitudeModel, recordings: Sequence[ImuSequence], names: Sequen
     """Fit ``model``'s core to ``recordings`` (each with a reference ``q``), how far chosen by two-fold
     cross-validation over them (module doc)."""
     names = list(names or [f"recording {i}" for i in range(len(recordings))])
+    pieces = [reference_pieces(seq, name) for seq, name in zip(recordings, names, strict=True)]
+    for seq, name, cut in zip(recordings, names, pieces, strict=True):
+        if not cut:
+            raise AdaptError(f"{name}: its reference drops out so often that no stretch with one throughout is "
+                             f"{MIN_RECORDING_S:.0f} s long; adapting needs such stretches")
+        if log and (len(cut) > 1 or cut[0][0] is not seq):
+            log(f"{name}: the reference drops out; adapting on its {len(cut)} stretch(es) with one throughout "
+                f"of at least {MIN_RECORDING_S:.0f} s: " + ", ".join(n for _, n in cut))
+    recordings, names = [p for cut in pieces for p, _ in cut], [n for cut in pieces for _, n in cut]
     if len(recordings) == 1 and recordings[0].q is not None and \
             length_s(recordings[0]) >= 2 * MIN_RECORDING_S:
         recordings, names = split_in_two(recordings[0]), [f"{names[0]} (first half)", f"{names[0]} (second half)"]

@@ -42,10 +42,9 @@ def _gmean(values: list[float]) -> float:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from neuroedge.imu.adapt import adapt
+    from neuroedge.imu.adapt import adapt, scored_tilt_deg
     from neuroedge.imu.cli_reading import read_recording
     from neuroedge.imu.fast import SHIPPED, AttitudeModel
-    from neuroedge.imu.train import tilt_deg
 
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -87,7 +86,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         rows.append(("riann", run_riann))
     print(f"on the {len(checks)} check recordings (tilt error after 5 s; geometric mean, then each):")
     for label, run in rows:
-        errs = [tilt_deg(run(s), s) for s in checks]
+        errs = [scored_tilt_deg(run(s), s) for s in checks]
         print(f"  {label:24s} {_gmean(errs):7.3f}°   " + " ".join(f"{e:.3f}" for e in errs))
     return 0
 

@@ -151,10 +151,12 @@ def run_riann(seq: ImuSequence) -> np.ndarray:
 
 
 def score(q_est: np.ndarray, seq: ImuSequence, warmup_s: float = WARMUP_S) -> dict[str, float]:
-    """Mean tilt error and mean heading-aligned total rotation error (degrees) after the warm-up."""
+    """Mean tilt error and mean heading-aligned total rotation error (degrees) after the warm-up, over the rows
+    where the reference is present."""
     start = int(round(warmup_s * seq.rate_hz))
-    q_true = seq.q[start:]
-    q = q_est[start:]
+    ok = quat.present(seq.q[start:])  # a reference's dropouts are not scored
+    q_true = seq.q[start:][ok]
+    q = q_est[start:][ok]
     return {
         "tilt_deg": float(np.mean(quat.tilt_error_deg(q, q_true))),
         "rotation_deg": float(np.mean(quat.rotation_error_deg(quat.heading_aligned(q, q_true), q_true))),

@@ -43,8 +43,9 @@ def read_recording(path: str, args: argparse.Namespace):  # noqa: ANN201 - ImuSe
               f"{seq.meta['time_units']}", file=sys.stderr)
     notes = [] if args.skip_unit_check else check_units(seq, path)
     if seq.q is not None:  # before the model runs: a reference that cannot be scored against fails fast
-        from neuroedge.imu.reference import check_reference, to_model_frame
+        from neuroedge.imu.reference import check_reference, dropouts, to_model_frame
 
+        notes += dropouts(seq, path)
         if args.skip_reference_check:
             ref, ref_notes = to_model_frame(seq.q, args.reference_frame, args.reference_world), []
         else:

@@ -27,11 +27,10 @@ import itertools
 
 import numpy as np
 
-from neuroedge.imu.gyro_units import MIN_TILT_DEG, WINDOW_S, _angle_deg, _turn, windows
+from neuroedge.imu.gyro_units import EXPLAINED, MIN_TILT_DEG, WINDOW_S, _angle_deg, _turn, windows
 
 REFUSE_MARGIN = 2.0
 NOTE_MARGIN = 1.5
-EXPLAINED = 0.5
 AXES = ("gx", "gy", "gz")
 
 

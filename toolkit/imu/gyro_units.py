@@ -21,6 +21,7 @@ CANDIDATES = {"as declared": 1.0, "deg/s read as rad/s": math.pi / 180.0, "rad/s
 WINDOW_S = 0.25
 MIN_TILT_DEG = 3.0  # median tilt change per window below this: the recording turns too little to tell
 MARGIN = 2.0  # the declared units lose only to a scale at least this many times better
+EXPLAINED = 0.5  # telling needs the best scale's miss at most this share of no rotation's (gyro_axes' figure)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -69,16 +70,26 @@ def gyro_scale_errors(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[di
     return errors, float(np.median(_angle_deg(start, measured)))
 
 
-def gyro_units_verdict(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[str | None, str]:
-    """``(wrong, detail)``: ``wrong`` names the candidate that fits far better than the declared units
-    (None when the declared units fit, or when the recording cannot tell); ``detail`` says why."""
+def gyro_units_verdict(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[str | None, str, bool]:
+    """``(wrong, detail, told)``: ``wrong`` names the candidate that fits far better than the declared units
+    (None when the declared units fit, or when the recording cannot tell); ``detail`` says why; ``told``
+    whether the recording could tell at all.
+
+    Telling needs turning to be what moves gravity's direction: the best scale's miss at most ``EXPLAINED``
+    of no rotation's (the tilt change itself), as in ``neuroedge.imu.gyro_axes``. Where linear acceleration
+    moves it more (a gait), a gyro read 57x too slow predicts about as well as the right one, and used to
+    pass as checked (38 of 200 such readings in ``benchmarks/imu_units.py``'s first set)."""
     errors, tilt = gyro_scale_errors(acc, gyr, rate)
     if not errors or tilt < MIN_TILT_DEG:
         return None, (f"the recording tilts too little to tell the gyro's units (median {tilt:.1f}° per "
-                      f"{WINDOW_S:g} s, needs {MIN_TILT_DEG:g}°)")
+                      f"{WINDOW_S:g} s, needs {MIN_TILT_DEG:g}°)"), False
     declared = errors["as declared"]
     best = min(errors, key=errors.get)
     detail = ", ".join(f"{k} {v:.1f}°" for k, v in errors.items())
     if best != "as declared" and errors[best] * MARGIN < declared:
-        return best, f"gravity's direction predicted from the gyro over {WINDOW_S:g} s windows misses by {detail}"
-    return None, f"predicted gravity direction misses by {detail}"
+        return best, f"gravity's direction predicted from the gyro over {WINDOW_S:g} s windows misses by {detail}", True
+    if errors[best] > EXPLAINED * tilt:
+        return None, (f"turning moves gravity's direction too little, against linear acceleration, to tell the "
+                      f"gyro's units (the best scale misses {errors[best]:.1f}° of {tilt:.1f}° per {WINDOW_S:g} s; "
+                      f"{detail})"), False
+    return None, f"predicted gravity direction misses by {detail}", True

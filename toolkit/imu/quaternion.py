@@ -113,3 +113,14 @@ def from_accel(acc: np.ndarray) -> np.ndarray:
         return np.array([1.0, 0.0, 0.0, 0.0]) if a[2] > 0 else np.array([0.0, 1.0, 0.0, 0.0])
     angle = np.arctan2(s, float(np.dot(a, UP)))
     return exp_rotvec(axis / s * angle)
+
+
+def present(q: np.ndarray) -> np.ndarray:
+    """Rows that hold a reference quaternion: a motion-capture dropout is read as a row of NaN."""
+    return np.isfinite(q).all(axis=-1)
+
+
+def mean_tilt_deg(q_est: np.ndarray, q_true: np.ndarray) -> float:
+    """Mean ``tilt_error_deg`` over the rows where ``q_true`` is present (NaN if it is on none)."""
+    ok = present(q_true)
+    return float(np.mean(tilt_error_deg(q_est[ok], q_true[ok]))) if ok.any() else float("nan")

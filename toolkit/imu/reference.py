@@ -45,6 +45,21 @@ MAGNITUDE = (0.9, 1.1)
 MIN_RATE_CORRELATION = 0.8
 MIN_RATE_RAD_S = 0.1
 RATE_STRIDE_S = 0.05
+MIN_PRESENT_S = 1.0  # of reference rows (dropouts aside), to check it or score against it
+
+
+def dropouts(seq: ImuSequence, path: str = "recording") -> list[str]:
+    """A note on the reference's dropouts (rows without a quaternion), if it has any: how many, how long."""
+    if seq.q is None or quat.present(seq.q).all():
+        return []
+    lost = ~quat.present(seq.q)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(np.int8), [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    return [f"{path}: the reference is missing on {lost.sum()} of {len(lost)} rows ({100 * lost.mean():.1f}%, "
+            f"{len(starts)} dropout{'s' if len(starts) > 1 else ''}, the longest {(ends - starts)[longest] / seq.rate_hz:.2f} s "
+            f"from t = {seq.t[starts[longest]] - seq.t[0]:.2f} s); the model runs through them, and errors are "
+            "scored on the rows that have one"]
 _H = math.sqrt(0.5)
 WORLD_TO_Z_UP = {  # a constant rotation taking the reference world's up axis to z (tilt ignores yaw)
     "z-up": np.array([1.0, 0.0, 0.0, 0.0]),
@@ -75,8 +90,10 @@ def to_model_frame(q: np.ndarray, frame: str = "body-to-world", world: str = "z-
 
 
 def gravity_fit(acc: np.ndarray, q: np.ndarray) -> tuple[float, float]:
-    """``(angle from up in degrees, magnitude / g)`` of the mean specific force rotated into the world by ``q``."""
-    mean = quat.rotate(quat.normalize(q), acc).mean(axis=0)
+    """``(angle from up in degrees, magnitude / g)`` of the mean specific force rotated into the world by ``q``
+    (over the rows where ``q`` is present)."""
+    ok = quat.present(q)
+    mean = quat.rotate(quat.normalize(q[ok]), acc[ok]).mean(axis=0)
     norm = float(np.linalg.norm(mean))
     if norm == 0.0:
         return 180.0, 0.0
@@ -91,6 +108,9 @@ def window_angle(seq: ImuSequence, q: np.ndarray, window_s: float = 1.0) -> floa
     if k == 0:
         return gravity_fit(seq.acc, q)[0]
     mean = quat.rotate(quat.normalize(q[: k * n]), seq.acc[: k * n]).reshape(k, n, 3).mean(axis=1)
+    mean = mean[quat.present(mean)]  # windows with a dropout in them are left out
+    if len(mean) == 0:
+        return gravity_fit(seq.acc, q)[0]
     cos = mean[:, 2] / np.maximum(np.linalg.norm(mean, axis=1), 1e-12)
     return float(np.median(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
 
@@ -105,6 +125,10 @@ def rate_agreement(seq: ImuSequence, q: np.ndarray) -> tuple[float, float]:
     w_ref = quat.log_rotvec(quat.multiply(quat.conj(q[:-k]), q[k:])) * (seq.rate_hz / k)
     c = np.cumsum(np.vstack([np.zeros(3), seq.gyr]), axis=0)
     w_g = (c[k:] - c[:-k])[: len(w_ref)] / k
+    ok = quat.present(w_ref)  # strides that start and end where the reference is present
+    if ok.sum() < 2:
+        return float("nan"), 0.0
+    w_ref, w_g = w_ref[ok], w_g[ok]
     w_g = w_g - np.median(w_g - w_ref, axis=0)
     rms = float(np.sqrt((w_g ** 2).sum(axis=1).mean()))
     den = float(np.sqrt((w_ref ** 2).sum() * (w_g ** 2).sum()))
@@ -129,6 +153,9 @@ def check_reference(seq: ImuSequence, frame: str = "body-to-world", world: str =
     it cannot be scored against (and which convention fits, if one does)."""
     if seq.q is None:
         raise ImuDataError(f"{path}: no reference columns qw,qx,qy,qz to check")
+    if quat.present(seq.q).sum() < MIN_PRESENT_S * seq.rate_hz:
+        raise ImuDataError(f"{path}: columns qw,qx,qy,qz: a quaternion on {quat.present(seq.q).sum()} rows only, "
+                           f"under {MIN_PRESENT_S:.0f} s at {seq.rate_hz:.0f} Hz: too little to check or score against")
     # The world's turn to z-up leaves the body rate as it is, so the rate check is one per direction.
     rates = {f: rate_agreement(seq, to_model_frame(seq.q, f)) for f in REFERENCE_FRAMES}
     verdicts = {c: _verdict(seq, to_model_frame(seq.q, *c), rates[c[0]]) for c in CONVENTIONS}
