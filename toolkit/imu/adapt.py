@@ -161,8 +161,12 @@ def length_s(seq: ImuSequence) -> float:
 def split_in_two(seq: ImuSequence) -> list[ImuSequence]:
     """A long recording as two: its first and second halves (each starts afresh, as a recording does)."""
     mid = len(seq) // 2
-    return [replace(seq, t=seq.t[a:b], acc=seq.acc[a:b], gyr=seq.gyr[a:b], q=seq.q[a:b])
-            for a, b in ((0, mid), (mid, len(seq)))]
+    return [_cut(seq, a, b) for a, b in ((0, mid), (mid, len(seq)))]
+
+
+def _cut(seq: ImuSequence, a: int, b: int) -> ImuSequence:
+    """Rows ``a`` to ``b`` as a recording of their own."""
+    return replace(seq, t=seq.t[a:b], acc=seq.acc[a:b], gyr=seq.gyr[a:b], q=seq.q[a:b])
 
 
 def reference_pieces(seq: ImuSequence, name: str) -> list[tuple[ImuSequence, str]]:
@@ -170,10 +174,8 @@ def reference_pieces(seq: ImuSequence, name: str) -> list[tuple[ImuSequence, str
     ``MIN_RECORDING_S`` long (each starts afresh, as a recording does); one without dropouts as it is."""
     if seq.q is None or quat.present(seq.q).all():
         return [(seq, name)]
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], quat.present(seq.q).astype(np.int8), [0]])))
-    return [(replace(seq, t=seq.t[a:b], acc=seq.acc[a:b], gyr=seq.gyr[a:b], q=seq.q[a:b]),
-             f"{name} (t = {seq.t[a] - seq.t[0]:.1f}-{seq.t[b - 1] - seq.t[0]:.1f} s)")
-            for a, b in zip(edges[::2], edges[1::2], strict=True) if (b - a) / seq.rate_hz >= MIN_RECORDING_S]
+    return [(_cut(seq, a, b), f"{name} (t = {seq.t[a] - seq.t[0]:.1f}-{seq.t[b - 1] - seq.t[0]:.1f} s)")
+            for a, b in zip(*quat.runs(quat.present(seq.q)), strict=True) if (b - a) / seq.rate_hz >= MIN_RECORDING_S]
 
 
 def scored_tilt_deg(q: np.ndarray, seq: ImuSequence) -> float:

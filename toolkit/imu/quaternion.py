@@ -120,6 +120,12 @@ def present(q: np.ndarray) -> np.ndarray:
     return np.isfinite(q).all(axis=-1)
 
 
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends (exclusive) of the runs of True in ``mask``: the stretches with, or without, a reference."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
+    return edges[::2], edges[1::2]
+
+
 def mean_tilt_deg(q_est: np.ndarray, q_true: np.ndarray) -> float:
     """Mean ``tilt_error_deg`` over the rows where ``q_true`` is present (NaN if it is on none)."""
     ok = present(q_true)

@@ -53,8 +53,7 @@ def dropouts(seq: ImuSequence, path: str = "recording") -> list[str]:
     if seq.q is None or quat.present(seq.q).all():
         return []
     lost = ~quat.present(seq.q)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(np.int8), [0]])))
-    starts, ends = edges[::2], edges[1::2]
+    starts, ends = quat.runs(lost)
     longest = int(np.argmax(ends - starts))
     return [f"{path}: the reference is missing on {lost.sum()} of {len(lost)} rows ({100 * lost.mean():.1f}%, "
             f"{len(starts)} dropout{'s' if len(starts) > 1 else ''}, the longest {(ends - starts)[longest] / seq.rate_hz:.2f} s "
