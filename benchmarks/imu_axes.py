@@ -1,11 +1,15 @@
 """The gyro-axes check (``neuroedge.imu.gyro_axes``) on right and miswired recordings.
 
-    .venv/bin/python benchmarks/imu_axes.py     # ~3 min on one core; writes benchmarks/results/imu_axes.json
+    .venv/bin/python benchmarks/imu_axes.py     # ~2 min on one core; writes benchmarks/results/imu_axes.json
 
 Recordings: our five families' test splits and ``imu_foreign.py``'s six kinds (two from ``ahrs.Sensors``),
-40 s each, in two sets. ``seen``: test sequences 0-9 a family and 8 test seeds a kind; the first design
+40 s each, in three sets. ``seen``: test sequences 0-9 a family and 8 test seeds a kind; the first design
 (no ``EXPLAINED`` term) was run on it once, refused a right walking recording, and the second design was
 then set on validation seeds. ``fresh``: sequences 10-19 and the next 8 seeds, which neither design saw.
+``new`` (added 2026-12-04): sequences 20-29 and the 8 seeds after those. The checks' windows changed then
+(only those in which gravity's direction moves, and a refusal needs the next best order ``UNIQUE`` worse),
+after running that change on ``seen`` and ``fresh``: one ``ahrs_default`` recording on ``fresh`` had two
+orders tied and was refused naming the wrong one, which ``UNIQUE`` answers; ``new`` is the set neither saw.
 Each recording is checked as it is (right axes: it must pass) and as each of the 47 other signed
 permutations of its gyro columns would read it (miswired: it should be refused naming the ``--columns``
 that undoes it). One call a recording serves all 48: order ``M`` on a gyro miswired by ``W`` misses as
@@ -76,7 +80,9 @@ def main() -> None:
     sets = {"seen": ([(f, s) for f in FAMILIES for s in generate_split("test", f, 10, 40.0)]
                      + [(k, recording(TEST_SEED + i, k)) for k in KINDS for i in range(8)]),
             "fresh": ([(f, s) for f in FAMILIES for s in generate_split("test", f, 20, 40.0)[10:]]
-                      + [(k, recording(TEST_SEED + 8 + i, k)) for k in KINDS for i in range(8)])}
+                      + [(k, recording(TEST_SEED + 8 + i, k)) for k in KINDS for i in range(8)]),
+            "new": ([(f, s) for f in FAMILIES for s in generate_split("test", f, 30, 40.0)[20:]]
+                    + [(k, recording(TEST_SEED + 16 + i, k)) for k in KINDS for i in range(8)])}
     out: dict[str, dict] = {}
     for name, seqs in sets.items():
         measured = [(kind, axes_errors(s.acc, s.gyr, s.rate_hz)) for kind, s in seqs]

@@ -11,7 +11,10 @@ gravity's direction: a walker's gait. So:
 - refused, with the ``--columns`` that reads it: another order fits ``REFUSE_MARGIN`` (2x) better, and
   fits well (its miss at most ``EXPLAINED`` (half) of the miss of no rotation at all, so turning is what
   moves gravity's direction here);
-- a note: another order fits ``NOTE_MARGIN`` (1.5x) better, or the recording tilts too little to tell.
+- a note: another order fits ``NOTE_MARGIN`` (1.5x) better, or nearly as well as a second one (within
+  ``UNIQUE``, so the data cannot say which), or the recording tilts too little to tell.
+The windows are those in which gravity's direction moves (``gyro_units.windows``): until 2026-12-04 every
+window counted, and a recording still most of the time (put down between bursts) went unchecked.
 Which sensor is off, the data cannot always say. An accelerometer miswired alone looks like a proper rotation
 of the gyro (the rate is a pseudovector: ``A(ω × f) = det(A) (Aω × Af)``), so an order that mirrors (det -1)
 is the gyro's, and a proper one may be either sensor's: the refusal says so, and names the gyro's fix.
@@ -27,9 +30,10 @@ import itertools
 
 import numpy as np
 
-from neuroedge.imu.gyro_units import EXPLAINED, MIN_TILT_DEG, WINDOW_S, _angle_deg, _turn, windows
+from neuroedge.imu.gyro_units import EXPLAINED, TOO_LITTLE, WINDOW_S, _angle_deg, _turn, windows
 
 REFUSE_MARGIN = 2.0
+UNIQUE = 1.05  # a refusal names one order: the next best must miss at least this much more
 NOTE_MARGIN = 1.5
 AXES = ("gx", "gy", "gz")
 
@@ -80,9 +84,8 @@ def gyro_axes_verdict(acc: np.ndarray, gyr: np.ndarray, rate: float,
 
 def decide(misses: np.ndarray, tilt: float, names: dict[str, str]) -> tuple[str | None, str | None]:
     """``gyro_axes_verdict`` from ``axes_errors``' output."""
-    if misses.size == 0 or tilt < MIN_TILT_DEG:
-        return None, (f"gyro axes not checked against the accelerometer's: the recording tilts too little "
-                      f"(median {tilt:.1f}° per {WINDOW_S:g} s, needs {MIN_TILT_DEG:g}°)")
+    if misses.size == 0:
+        return None, f"gyro axes not checked against the accelerometer's: {TOO_LITTLE}"
     best = int(np.argmin(misses))
     ratio = misses[0] / max(misses[best], 1e-9)
     if best == 0 or ratio < NOTE_MARGIN:
@@ -91,7 +94,8 @@ def decide(misses: np.ndarray, tilt: float, names: dict[str, str]) -> tuple[str 
     fix = columns_fix(order, names)
     detail = (f"gravity's direction predicted from the gyro over {WINDOW_S:g} s windows misses by "
               f"{misses[0]:.1f}° with the columns as they are, {misses[best]:.1f}° read as {fix}")
-    if ratio >= REFUSE_MARGIN and misses[best] <= EXPLAINED * tilt:
+    runner_up = float(np.partition(misses, 1)[1])  # an order nearly as good: the data cannot tell which is right
+    if ratio >= REFUSE_MARGIN and misses[best] <= EXPLAINED * tilt and runner_up >= UNIQUE * misses[best]:
         which = "the gyro's columns" if np.linalg.det(order) < 0 else \
             "the gyro's columns (or the accelerometer's)"
         return (f"columns gx,gy,gz: the gyro's axes do not match the accelerometer's ({detail}); a sign or the "

@@ -19,7 +19,10 @@ import numpy as np
 
 CANDIDATES = {"as declared": 1.0, "deg/s read as rad/s": math.pi / 180.0, "rad/s read as deg/s": 180.0 / math.pi}
 WINDOW_S = 0.25
-MIN_TILT_DEG = 3.0  # median tilt change per window below this: the recording turns too little to tell
+MIN_TILT_DEG = 3.0  # a window counts where gravity's direction moves this much or more
+MIN_WINDOWS = 8  # such windows (2 s of them) at least, or the recording tilts too little to tell
+TOO_LITTLE = (f"the recording tilts too little to tell: fewer than {MIN_WINDOWS} windows of {WINDOW_S:g} s in which "
+              f"gravity's direction moves {MIN_TILT_DEG:g}° or more")
 MARGIN = 2.0  # the declared units lose only to a scale at least this many times better
 EXPLAINED = 0.5  # telling needs the best scale's miss at most this share of no rotation's (gyro_axes' figure)
 
@@ -45,14 +48,18 @@ def _turn(v: np.ndarray, w: np.ndarray, dt: float) -> np.ndarray:
 
 
 def windows(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``WINDOW_S`` windows: the smoothed gravity direction at each start ``[W, 3]``, the gyro over each
-    ``[W, steps, 3]``, the direction at each end ``[W, 3]``; None for a recording too short to tell."""
+    """``WINDOW_S`` windows in which gravity's direction moves ``MIN_TILT_DEG`` or more: the smoothed direction
+    at each start ``[W, 3]``, the gyro over each ``[W, steps, 3]``, the direction at each end ``[W, 3]``; None
+    for a recording with fewer than ``MIN_WINDOWS`` of them."""
     from scipy.ndimage import uniform_filter1d
 
     n_win = max(2, int(round(WINDOW_S * rate)))
     f = _unit(uniform_filter1d(np.asarray(acc, np.float64), n_win, axis=0))
     starts = np.arange(n_win, len(f) - 2 * n_win, n_win)
-    if starts.size < 8:
+    # Only windows in which gravity's direction moves: a recording still most of the time (put down between
+    # bursts) would otherwise have a median of nothing to predict, and be left unchecked.
+    starts = starts[_angle_deg(f[starts], f[starts + n_win]) >= MIN_TILT_DEG]
+    if starts.size < MIN_WINDOWS:
         return None
     w = np.stack([np.asarray(gyr, np.float64)[s:s + n_win] for s in starts])
     return f[starts], w, f[starts + n_win]
@@ -60,7 +67,7 @@ def windows(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[np.ndarray, 
 
 def gyro_scale_errors(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[dict[str, float], float]:
     """Median angle (deg) between predicted and measured gravity direction per candidate scale, and the
-    median tilt change per window (how much there is to predict)."""
+    median tilt change per window (how much there is to predict), over the windows in which it moves."""
     win = windows(acc, gyr, rate)
     if win is None:
         return {}, 0.0
@@ -80,9 +87,8 @@ def gyro_units_verdict(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[s
     moves it more (a gait), a gyro read 57x too slow predicts about as well as the right one, and used to
     pass as checked (38 of 200 such readings in ``benchmarks/imu_units.py``'s first set)."""
     errors, tilt = gyro_scale_errors(acc, gyr, rate)
-    if not errors or tilt < MIN_TILT_DEG:
-        return None, (f"the recording tilts too little to tell the gyro's units (median {tilt:.1f}° per "
-                      f"{WINDOW_S:g} s, needs {MIN_TILT_DEG:g}°)"), False
+    if not errors:
+        return None, TOO_LITTLE, False
     declared = errors["as declared"]
     best = min(errors, key=errors.get)
     detail = ", ".join(f"{k} {v:.1f}°" for k, v in errors.items())
