@@ -38,7 +38,8 @@ from common import write_results
 from imu_foreign import KINDS, recording
 
 from neuroedge.imu.families import FAMILIES, GRAVITY, ImuSequence, generate_split
-from neuroedge.imu.recording import GRAVITY_BAND, ImuDataError, check_units
+from neuroedge.imu.recording import ImuDataError, check_units
+from neuroedge.imu.units_check import GRAVITY_BAND
 
 # variant -> (how the file reads the recording, the option a refusal must name)
 WRONG = {

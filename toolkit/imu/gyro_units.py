@@ -1,6 +1,6 @@
 """Which gyro units a recording is in, told by predicting the accelerometer's view of gravity.
 
-``recording.gyro_accel_scale`` compares ``ḟ`` with ``-ω × f`` sample by sample, which needs stretches
+``units_check.gyro_accel_scale`` compares ``ḟ`` with ``-ω × f`` sample by sample, which needs stretches
 where the accelerometer sees gravity alone: a device that is carried or swung all the time (a
 pendulum-like swing with 4 m/s² of sway, generated outside this project) gives it no such stretch, and a
 deg/s file then ran unchecked, 91° wrong. This check needs no calm stretch. Over windows of a quarter

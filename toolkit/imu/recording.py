@@ -32,12 +32,6 @@ SENSOR_COLUMNS = SIGNAL_COLUMNS[1:]
 GYRO_UNITS = {"rad/s": 1.0, "deg/s": math.pi / 180.0}
 ACCEL_UNITS = {"m/s2": 1.0, "g": GRAVITY}
 MAX_GAP = 1.5  # a step longer than this many median steps is a gap
-# |a| where still (or, never still, its median) that the accelerometer's units allow. Wide, because the units it
-# tells apart differ 3.3x or more (g, m/s², ft/s², mg, cm/s²), and a recording shaken throughout reads more than
-# g: E|f|² = g² + E|a_lin|², 11.2 m/s² at 2.5 m/s² a axis (``benchmarks/imu_foreign.py``'s ``slow``).
-GRAVITY_BAND = (7.0, 14.0)
-CALIBRATED = (9.3, 10.3)  # still, outside this: a note (a miscalibrated accelerometer, not wrong units)
-MIN_STILL_WINDOWS = 2
 # Reference cells read as "lost here": motion capture drops out when markers are hidden, and tools write
 # an empty cell (OptiTrack, Vicon), NaN (Qualisys, pandas) or 0,0,0,0. Sensor cells get no such leave.
 DROPOUT_CELLS = ("nan", "-nan", "na", "n/a", "null", "none")
@@ -74,8 +68,9 @@ def parse_columns(spec: str | None) -> dict[str, str]:
 
 def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/s2",
              columns: dict[str, str] | None = None, layout: str | None = None,
-             time_units: str | None = None) -> ImuSequence:
-    """Read a recording; convert to s, m/s² and rad/s; the rate comes from the timestamps (gaps refused).
+             time_units: str | None = None, resample: bool = False) -> ImuSequence:
+    """Read a recording; convert to s, m/s² and rad/s; the rate comes from the timestamps (gaps refused, or
+    with ``resample`` those up to ``resample.MAX_GAP_S`` interpolated across onto an even grid).
 
     ``columns`` maps our column names to the file's header names where they differ (``parse_columns``), on
     top of ``layout`` (another tool's layout, ``neuroedge.imu.layouts``; detected from the header when
@@ -83,13 +78,18 @@ def load_csv(path: str | Path, gyro_units: str = "rad/s", accel_units: str = "m/
     (s, ms, us, ns) defaults to the layout's."""
     path = Path(path)
     try:
-        return _load_csv(path, gyro_units, accel_units, columns or {}, layout, time_units)
+        seq = _load_csv(path, gyro_units, accel_units, columns or {}, layout, time_units, resample)
     except UnicodeDecodeError as exc:
         raise ImuDataError(f"{path}: not a text CSV file (byte {exc.start} is not UTF-8)") from None
+    if resample:
+        from neuroedge.imu.resample import even_grid
+
+        seq = even_grid(seq)
+    return seq
 
 
 def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, str], layout: str | None,
-              time_units: str | None) -> ImuSequence:
+              time_units: str | None, resample: bool) -> ImuSequence:
     g_scale = _units(gyro_units, GYRO_UNITS, "--gyro-units")
     a_scale = _units(accel_units, ACCEL_UNITS, "--accel-units")
     if layout is not None and layout not in LAYOUTS:
@@ -172,7 +172,8 @@ def _load_csv(path: Path, gyro_units: str, accel_units: str, columns: dict[str, 
     data = np.asarray(rows, dtype=np.float64)
     t_rel = _time_since_first(t_text, data[:, 0]) * t_scale
     t = t_rel + data[0, 0] * t_scale
-    rate = sampling_rate(t_rel, path, hint=time_units is None and t_scale == 1.0, first_line=2 + comments)
+    rate = sampling_rate(t_rel, path, hint=time_units is None and t_scale == 1.0, first_line=2 + comments,
+                         resample=resample)
     q = quat.normalize(data[:, 7:11]) if ref else None
     if q is not None and not quat.present(q).any():
         raise ImuDataError(f"{path}: columns qw,qx,qy,qz: no row holds a quaternion (every one is empty, NaN or "
@@ -225,138 +226,38 @@ def _time_since_first(text: list[str], parsed: np.ndarray) -> np.ndarray:
     return np.asarray([i - ints[0] for i in ints], dtype=np.float64)
 
 
-def sampling_rate(t: np.ndarray, path: str | Path = "recording", hint: bool = False, first_line: int = 2) -> float:
-    """The rate from the median time step; a step over ``MAX_GAP`` medians (a dropped sample) is refused.
+def sampling_rate(t: np.ndarray, path: str | Path = "recording", hint: bool = False, first_line: int = 2,
+                  resample: bool = False) -> float:
+    """The rate from the median time step; a step over ``MAX_GAP`` medians (a dropped sample) is refused, or
+    with ``resample`` one over ``resample.MAX_GAP_S`` (too long to interpolate across).
 
     ``hint``: t was read as seconds by default, so an implausible step suggests the unit that fits."""
+    from neuroedge.imu.resample import MAX_GAP_S
+
     dt = np.diff(t)
     step = float(np.median(dt))
     rate = 1.0 / step
     if not 1.0 <= rate <= 10_000.0:
         raise ImuDataError(f"{path}: column 't': median time step {step:g} s gives {rate:g} Hz, outside 1-10000 Hz"
                            f"{time_unit_hint(step) if hint else ''}")
-    gaps = np.flatnonzero(dt > MAX_GAP * step)
+    gaps = np.flatnonzero(dt > (max(MAX_GAP_S, MAX_GAP * step) if resample else MAX_GAP * step))
     if gaps.size:
         k = int(gaps[0])
+        fix = (f"too long to interpolate across (over {MAX_GAP_S:g} s): split the file at the gap" if resample else
+               f"the model needs evenly sampled data: split the file at the gap, or pass --resample to interpolate "
+               f"across gaps up to {MAX_GAP_S:g} s")
         raise ImuDataError(f"{path}: column 't': {gaps.size} gap(s) in the timestamps; the first between lines "
-                           f"{k + first_line} and {k + first_line + 1} ({dt[k]:g} s, against a median step of {step:g} s). "
-                           "The model needs evenly sampled data: split the file at the gap or resample it")
+                           f"{k + first_line} and {k + first_line + 1} ({dt[k]:g} s, against a median step of {step:g} s); "
+                           f"{fix}")
     return rate
 
 
-def _still_windows(acc: np.ndarray, rate: float) -> np.ndarray:
-    """Mean |a| over 0.5 s windows where the accelerometer's vector varies by under 2 % of |a| (the device is
-    still, or nearly). The vector, not |a| alone: a device turning under a steady linear acceleration keeps
-    |a| steady at 11-12 m/s² for seconds (``benchmarks/imu_foreign.py``'s ``slow``: 16 of 25 correct
-    recordings were refused on |a| alone)."""
-    w = max(4, int(0.5 * rate))
-    n = len(acc) // w
-    if n == 0:
-        return np.empty(0)
-    windows = acc[: n * w].reshape(n, w, 3)
-    mean = np.linalg.norm(windows, axis=2).mean(axis=1)
-    spread = np.sqrt(windows.var(axis=1).sum(axis=1))
-    return mean[spread < 0.02 * np.maximum(mean, 1e-12)]
-
-
-def gyro_accel_scale(acc: np.ndarray, gyr: np.ndarray, rate: float) -> tuple[float, float]:
-    """``(s, ρ)``: the least-squares ``s`` in ``d(â)/dt ≈ -s (ω × â)``, and the correlation ``ρ`` of the two sides
-    (scale-free: too low, and the recording tilts too little, or too noisily, to tell the units).
-
-    Gravity seen from a rotating body turns as ``ḟ = -ω × f``; with both sensors in their declared units
-    ``s ≈ 1``. A deg/s gyro read as rad/s gives ``s ≈ 1/57``; the reverse ``s ≈ 57``. A gyro's range alone
-    cannot tell these apart (slow motion in deg/s looks like fast motion in rad/s); this can. Only samples
-    where ``|a|`` is within 3 % of g count (where the accelerometer sees mostly gravity), and both sides are
-    low-passed (0.1 s) so linear acceleration and noise weigh less.
-    """
-    from scipy.ndimage import uniform_filter1d
-
-    w = max(1, int(round(0.1 * rate)))
-    norm = np.linalg.norm(acc, axis=1, keepdims=True)
-    a_hat = uniform_filter1d(acc / np.maximum(norm, 1e-9), w, axis=0)
-    x = uniform_filter1d(np.cross(gyr, a_hat), w, axis=0)
-    y = -np.gradient(a_hat, 1.0 / rate, axis=0)
-    calm = uniform_filter1d((np.abs(norm[:, 0] - GRAVITY) < 0.03 * GRAVITY).astype(float), 2 * w + 1) > 0.999
-    calm[:w + 1] = calm[-w - 1:] = False
-    x, y = x[calm], y[calm]
-    xx, yy = float(np.sum(x * x)), float(np.sum(y * y))
-    if xx <= 0 or yy <= 0:
-        return float("nan"), 0.0
-    return float(np.sum(x * y)) / xx, float(np.sum(x * y)) / np.sqrt(xx * yy)
-
-
 def check_units(seq: ImuSequence, path: str | Path = "recording") -> list[str]:
-    """Refuse units or axes the data contradicts (an ``ImuDataError`` with the reason); return notes on checks
-    skipped or in doubt.
+    """Refuse units or axes the data contradicts; notes on checks skipped or in doubt
+    (``neuroedge.imu.units_check``, where the checks live)."""
+    from neuroedge.imu.units_check import check_units as check
 
-    0. Neither sensor may read one constant value throughout (a dead sensor, or a column mapped wrong).
-    1. Gravity: where the device is still (else over it all), |a| must be near g (``GRAVITY_BAND``); ~1 means g.
-    2. Gyro against accelerometer (``gyro_accel_scale``): ``s`` must be within 0.5-2.
-    3. The gyro's axes against the accelerometer's (``neuroedge.imu.gyro_axes``): a sign or an order.
-    """
-    from neuroedge.imu.gyro_axes import gyro_axes_verdict
-
-    for cols, x in (("ax,ay,az", seq.acc), ("gx,gy,gz", seq.gyr)):
-        if len(x) > 2 and np.all(np.ptp(x, axis=0) == 0):
-            raise ImuDataError(f"{path}: columns {cols}: every row reads {np.round(x[0], 6).tolist()}; a sensor "
-                               "that does not move with the device (not connected, or the wrong columns)")
-    notes = _check_scale(seq, path)
-    refusal, note = gyro_axes_verdict(seq.acc, seq.gyr, seq.rate_hz, seq.meta.get("columns", {}))
-    if refusal:
-        raise ImuDataError(f"{path}: {refusal}")
-    return notes + ([note] if note else [])
-
-
-def _check_scale(seq: ImuSequence, path: str | Path) -> list[str]:
-    """``check_units``' checks 1 and 2."""
-    notes: list[str] = []
-    au, gu = seq.meta.get("accel_units", "m/s2"), seq.meta.get("gyro_units", "rad/s")
-    still = _still_windows(seq.acc, seq.rate_hz)
-    if still.size < MIN_STILL_WINDOWS:  # one steady window can be a turn under a steady push, not rest
-        still = np.empty(0)
-    level = float(np.median(still)) if still.size else float(np.median(np.linalg.norm(seq.acc, axis=1)))
-    where = f"{still.size} still half-second windows" if still.size else "the whole recording (never still)"
-    if not GRAVITY_BAND[0] <= level <= GRAVITY_BAND[1]:
-        hint = ""
-        if GRAVITY_BAND[0] <= level * GRAVITY <= GRAVITY_BAND[1]:
-            hint = "; it looks like g: pass --accel-units g"
-        elif GRAVITY_BAND[0] <= level / GRAVITY <= GRAVITY_BAND[1]:
-            hint = "; it looks like m/s² read as g: pass --accel-units m/s2"
-        raise ImuDataError(f"{path}: columns ax,ay,az: gravity's magnitude over {where} is {level:.3g} m/s² "
-                           f"with --accel-units {au}, not 9.81{hint}")
-    if still.size and not CALIBRATED[0] <= level <= CALIBRATED[1]:
-        notes.append(f"columns ax,ay,az: the accelerometer reads gravity as {level:.2f} m/s² over {where}; "
-                     "a calibrated one reads 9.81 (the model takes it as read)")
-    s, rho = gyro_accel_scale(seq.acc, seq.gyr, seq.rate_hz)
-    if not math.isfinite(s) or rho < 0.7:
-        # No calm stretch to compare rates on (a device carried or swung all the time): predict gravity's
-        # direction over short windows instead, at each candidate scale (``neuroedge.imu.gyro_units``).
-        from neuroedge.imu.gyro_units import gyro_units_verdict
-
-        wrong, detail, told = gyro_units_verdict(seq.acc, seq.gyr, seq.rate_hz)
-        if wrong == "deg/s read as rad/s":
-            raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns the body far "
-                               f"faster than the accelerometer sees it turn ({detail}); the gyro looks like "
-                               "deg/s: pass --gyro-units deg/s")
-        if wrong == "rad/s read as deg/s":
-            raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns the body far "
-                               f"slower than the accelerometer sees it turn ({detail}); the gyro looks like "
-                               "rad/s: pass --gyro-units rad/s")
-        notes.append(f"gyro units checked by predicting gravity's direction ({detail}): no calm stretch to "
-                     f"compare rates on (correlation {rho:.2f}, needs 0.7)" if told
-                     else f"gyro units not checked: {detail}")
-        return notes
-    if not 0.5 <= s <= 2.0:
-        # nearer 57x than 1x (in log, with room): linear acceleration scatters s around the units' ratio
-        if 1 / 400 <= s <= 1 / 15:
-            hint = "; the gyro looks like deg/s: pass --gyro-units deg/s"
-        elif 15 <= s <= 400:
-            hint = "; the gyro looks like rad/s: pass --gyro-units rad/s"
-        else:
-            hint = "; check the gyro's axes and units against the accelerometer's"
-        raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns {1 / s:.3g}x as fast "
-                           f"as the accelerometer's view of gravity (expected 1){hint}")
-    return notes
+    return check(seq, path)
 
 
 def save_csv(seq: ImuSequence, path: str | Path, reference: bool = True) -> Path:
