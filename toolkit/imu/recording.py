@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroedge.imu import quaternion as quat
+from neuroedge.imu.errors import ImuDataError
 from neuroedge.imu.families import GRAVITY, ImuSequence
 from neuroedge.imu.layouts import LAYOUTS, TIME_UNITS, detect, header_name, time_unit_hint
 
@@ -35,10 +36,6 @@ MAX_GAP = 1.5  # a step longer than this many median steps is a gap
 # Reference cells read as "lost here": motion capture drops out when markers are hidden, and tools write
 # an empty cell (OptiTrack, Vicon), NaN (Qualisys, pandas) or 0,0,0,0. Sensor cells get no such leave.
 DROPOUT_CELLS = ("nan", "-nan", "na", "n/a", "null", "none")
-
-
-class ImuDataError(ValueError):
-    """A recording that cannot be used; the message names the file and the line, column or option."""
 
 
 def _units(value: str, table: dict[str, float], option: str) -> float:

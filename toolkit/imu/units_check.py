@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroedge.imu.errors import ImuDataError
 from neuroedge.imu.families import GRAVITY, ImuSequence
-from neuroedge.imu.recording import ImuDataError
 
 # |a| where still (or, never still, its median) that the accelerometer's units allow. Wide, because the units it
 # tells apart differ 3.3x or more (g, m/s², ft/s², mg, cm/s²), and a recording shaken throughout reads more than
