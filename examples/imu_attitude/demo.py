@@ -64,6 +64,18 @@ def main() -> int:
     rc = neuroedge("imu", "run", "impacts_gx_flipped.csv", "-o", "impacts_quats.csv", "--columns", "gx=-gx", "--force")
     if rc:
         return rc
+    keep = np.ones(len(handheld), bool)
+    keep[np.random.default_rng(0).choice(np.arange(1, len(handheld) - 1), 40, replace=False)] = False
+    save_csv(replace(handheld, t=handheld.t[keep], acc=handheld.acc[keep], gyr=handheld.gyr[keep], q=handheld.q[keep]),
+             OUT / "handheld_dropped.csv")
+    print("wrote handheld_dropped.csv: the handheld recording with 40 samples dropped (a logger's hiccups)")
+    print("(expected: refused, naming --resample)")
+    if neuroedge("imu", "run", "handheld_dropped.csv", "-o", "handheld_quats.csv", "--force") == 0:
+        print("error: a recording with dropped samples was taken as evenly sampled")
+        return 1
+    rc = neuroedge("imu", "run", "handheld_dropped.csv", "-o", "handheld_quats.csv", "--resample", "--force")
+    if rc:
+        return rc
     names = [_write_sensors(seed) for seed in (21, 22, 23)]
     return neuroedge("imu", "adapt", names[0], names[1], "-o", "adapted.npz", "--check", names[2], "--force")
 
