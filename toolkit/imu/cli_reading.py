@@ -29,8 +29,8 @@ def reading_options(s: argparse.ArgumentParser) -> None:
                    help="score against the reference even if it disagrees with the accelerometer's gravity")
     s.add_argument("--skip-unit-check", action="store_true", help="run even if the units look wrong")
     s.add_argument("--resample", action="store_true",
-                   help="put uneven timestamps (dropped samples, jitter) on an even grid at the median rate, "
-                        "interpolating across gaps up to 0.1 s")
+                   help="put uneven timestamps (dropped samples, jitter) on an even grid at the rate the steps "
+                        "give, interpolating across gaps up to 0.1 s")
 
 
 def read_recording(path: str, args: argparse.Namespace):  # noqa: ANN201 - ImuSequence, imported lazily
@@ -39,15 +39,16 @@ def read_recording(path: str, args: argparse.Namespace):  # noqa: ANN201 - ImuSe
 
     from neuroedge.imu.recording import check_units, load_csv, parse_columns
 
+    resample = getattr(args, "resample", False)
     seq = load_csv(path, gyro_units=args.gyro_units, accel_units=args.accel_units,
                    columns=parse_columns(args.columns), layout=args.layout, time_units=args.time_units,
-                   resample=getattr(args, "resample", False))
+                   resample=resample)
     if seq.meta["layout"] != "neuroedge" and args.layout is None:
         print(f"note: {path}: read as the {seq.meta['layout']} layout (its header), time in "
               f"{seq.meta['time_units']}", file=sys.stderr)
     from neuroedge.imu.resample import note as timing_note
 
-    notes = timing_note(seq, path, getattr(args, "resample", False))
+    notes = timing_note(seq, path, resample)
     notes += [] if args.skip_unit_check else check_units(seq, path)
     if seq.q is not None:  # before the model runs: a reference that cannot be scored against fails fast
         from neuroedge.imu.reference import check_reference, dropouts, to_model_frame
