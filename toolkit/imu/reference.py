@@ -46,6 +46,17 @@ MIN_RATE_CORRELATION = 0.8
 MIN_RATE_RAD_S = 0.1
 RATE_STRIDE_S = 0.05
 MIN_PRESENT_S = 1.0  # of reference rows (dropouts aside), to check it or score against it
+_H = math.sqrt(0.5)
+WORLD_TO_Z_UP = {  # a constant rotation taking the reference world's up axis to z (tilt ignores yaw)
+    "z-up": np.array([1.0, 0.0, 0.0, 0.0]),
+    "z-down": np.array([0.0, 1.0, 0.0, 0.0]),  # 180° about x
+    "y-up": np.array([_H, _H, 0.0, 0.0]),  # +90° about x takes y to z
+    "y-down": np.array([_H, -_H, 0.0, 0.0]),
+    "x-up": np.array([_H, 0.0, -_H, 0.0]),  # -90° about y takes x to z
+    "x-down": np.array([_H, 0.0, _H, 0.0]),
+}
+assert tuple(WORLD_TO_Z_UP) == REFERENCE_WORLDS
+CONVENTIONS = [(frame, world) for world in REFERENCE_WORLDS for frame in REFERENCE_FRAMES]
 
 
 def dropouts(seq: ImuSequence, path: str = "recording") -> list[str]:
@@ -59,17 +70,6 @@ def dropouts(seq: ImuSequence, path: str = "recording") -> list[str]:
             f"{len(starts)} dropout{'s' if len(starts) > 1 else ''}, the longest {(ends - starts)[longest] / seq.rate_hz:.2f} s "
             f"from t = {seq.t[starts[longest]] - seq.t[0]:.2f} s); the model runs through them, and errors are "
             "scored on the rows that have one"]
-_H = math.sqrt(0.5)
-WORLD_TO_Z_UP = {  # a constant rotation taking the reference world's up axis to z (tilt ignores yaw)
-    "z-up": np.array([1.0, 0.0, 0.0, 0.0]),
-    "z-down": np.array([0.0, 1.0, 0.0, 0.0]),  # 180° about x
-    "y-up": np.array([_H, _H, 0.0, 0.0]),  # +90° about x takes y to z
-    "y-down": np.array([_H, -_H, 0.0, 0.0]),
-    "x-up": np.array([_H, 0.0, -_H, 0.0]),  # -90° about y takes x to z
-    "x-down": np.array([_H, 0.0, _H, 0.0]),
-}
-assert tuple(WORLD_TO_Z_UP) == REFERENCE_WORLDS
-CONVENTIONS = [(frame, world) for world in REFERENCE_WORLDS for frame in REFERENCE_FRAMES]
 
 
 def name(convention: tuple[str, str]) -> str:
