@@ -40,9 +40,10 @@ def even_grid(seq: ImuSequence) -> ImuSequence:
     """``seq`` on an even grid from its first timestamp, at the rate its steps give; ``meta["resampled"]`` says
     what changed. (Gaps over ``MAX_GAP_S`` are refused when the timestamps are read: ``recording.sampling_rate``.)"""
     t_rel = seq.t - seq.t[0]
+    dt = np.diff(t_rel)
     # The rate from every step, each a whole number of median steps (a dropped sample is two): the median
     # alone is off by a few 0.1% under jitter, a drift of tens of ms over a recording.
-    steps = np.maximum(np.round(np.diff(t_rel) * seq.rate_hz), 1.0)
+    steps = np.maximum(np.round(dt * seq.rate_hz), 1.0)
     rate = float(steps.sum() / t_rel[-1])
     n = int(np.floor(t_rel[-1] * rate + 1e-6)) + 1
     grid = np.arange(n) / rate
@@ -51,7 +52,7 @@ def even_grid(seq: ImuSequence) -> ImuSequence:
         return np.stack([np.interp(grid, t_rel, x[:, k]) for k in range(x.shape[1])], axis=1)
 
     q = None if seq.q is None else quat.normalize(interp(_continuous(seq.q)))
-    info = {"rows_read": len(seq), "rows": n, "largest_step_s": float(np.max(np.diff(t_rel))),
+    info = {"rows_read": len(seq), "rows": n, "largest_step_s": float(dt.max()),
             "jitter": jitter(seq.t)}
     return replace(seq, t=seq.t[0] + grid, acc=interp(seq.acc), gyr=interp(seq.gyr), q=q, rate_hz=rate,
                    meta={**seq.meta, "resampled": info})
