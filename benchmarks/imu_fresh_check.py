@@ -1,8 +1,9 @@
 """Every cached leave-one-out model and the in-family model on validation sequences no rule has scored.
 
-    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE] [--second]    # ~3 min on one core, models cached
+    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE] [--second | --third]    # ~3 min on one core, models cached
 
-``--second``: validation sequences 20-29 and the generator's validation seeds 1006-1011 instead (``_second_set``).
+``--second``: validation sequences 20-29 and the generator's validation seeds 1006-1011 instead (``_later_set``);
+``--third``: sequences 30-39 and seeds 1012-1017.
 
 For the code it is run with and the models in ``CACHE`` (default ``.cache/imu_attitude``; a branch's
 worktree, run with that branch on the path, passes its own): each model trained without a family is scored
@@ -34,24 +35,26 @@ def _models(cache: Path) -> dict[str, object]:
     return {name: train.load_or_train(_named(name)[0], cache_dir=cache)[0] for name in ("all", *FAMILIES)}
 
 
-def _second_set() -> tuple[dict, dict, dict]:
-    """Validation sequences 20-29 a family (their best tuned filter's mean error: the filters tuned on 0-9) and
-    the generator's validation seeds 1006-1011: the data of a rule written after one that read 10-19 and 1000-1005."""
+def _later_set(n: int) -> tuple[dict, dict, dict]:
+    """Set ``n`` (2 or 3): validation sequences ``10n``-``10n+9`` a family (their best tuned filter's mean error:
+    the filters tuned on 0-9) and the generator's validation seeds ``1000+6(n-1)`` on, six a kind: the data of a
+    rule written after the rules that read the sets before it."""
     from imu_foreign import KINDS, recording
 
-    fresh = {f: generate_split("val", f, 30, 40.0)[20:] for f in FAMILIES}
+    fresh = {f: generate_split("val", f, 10 * n + 10, 40.0)[10 * n:] for f in FAMILIES}
     ref = {f: float(np.mean(train.filter_reference(fresh[f]))) for f in FAMILIES}
-    return fresh, ref, {k: [recording(1006 + i, k) for i in range(6)] for k in KINDS}
+    return fresh, ref, {k: [recording(1000 + 6 * (n - 1) + i, k) for i in range(6)] for k in KINDS}
 
 
 def main() -> None:
     t = time.time()
-    args = [a for a in sys.argv[1:] if a != "--second"]
-    second = "--second" in sys.argv[1:]
+    flags = {"--second": 2, "--third": 3}
+    args = [a for a in sys.argv[1:] if a not in flags]
+    n = max([flags[a] for a in sys.argv[1:] if a in flags], default=1)
     cache = Path(args[0] if args else ".cache/imu_attitude")
     models = _models(cache)
-    fresh, ref, foreign = _second_set() if second else (*fresh_in_family(), foreign_validation())
-    span = "20-29" if second else "10-19"
+    fresh, ref, foreign = _later_set(n) if n > 1 else (*fresh_in_family(), foreign_validation())
+    span = f"{10 * n}-{10 * n + 9}"
     held = {f: score_model(models[f], fresh[f])["tilt_deg"] / ref[f] for f in FAMILIES}
     inside = {f: score_model(models["all"], fresh[f])["tilt_deg"] / ref[f] for f in FAMILIES}
     print(f"held out, fresh {span}: " + " ".join(f"{f} {r:.4f}" for f, r in held.items())
