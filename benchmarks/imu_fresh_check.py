@@ -1,9 +1,11 @@
 """Every cached leave-one-out model and the in-family model on validation sequences no rule has scored.
 
-    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE] [--second | --third | --fourth]    # ~3 min on one core, models cached
+    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE] [--second | --third | --fourth | --seqs A-B]    # ~3 min on one core, models cached
 
 ``--second``: validation sequences 20-29 and the generator's validation seeds 1006-1011 instead (``_later_set``);
-``--third``: sequences 30-39 and seeds 1012-1017; ``--fourth``: 40-49 and 1018-1023.
+``--third``: sequences 30-39 and seeds 1012-1017; ``--fourth``: 40-49 and 1018-1023. ``--seqs A-B`` pools the
+sets from ``A`` to ``B`` (tens: ``--seqs 50-89`` is sequences 50-89 and seeds 1024-1047), for a term that must
+see a small change: one set's median moves ±0.07 from set to set (``docs/imu_rule_checks.md``).
 
 For the code it is run with and the models in ``CACHE`` (default ``.cache/imu_attitude``; a branch's
 worktree, run with that branch on the path, passes its own): each model trained without a family is scored
@@ -35,26 +37,36 @@ def _models(cache: Path) -> dict[str, object]:
     return {name: train.load_or_train(_named(name)[0], cache_dir=cache)[0] for name in ("all", *FAMILIES)}
 
 
-def _later_set(n: int) -> tuple[dict, dict, dict]:
-    """Set ``n`` (2 to 4): validation sequences ``10n``-``10n+9`` a family (their best tuned filter's mean error:
-    the filters tuned on 0-9) and the generator's validation seeds ``1000+6(n-1)`` on, six a kind: the data of a
-    rule written after the rules that read the sets before it."""
+def _later_sets(first: int, last: int) -> tuple[dict, dict, dict]:
+    """Sets ``first`` to ``last`` (from 2) pooled: set ``n`` is validation sequences ``10n``-``10n+9`` a family
+    (the reference: their best tuned filter's mean error, the filters tuned on 0-9) and the generator's
+    validation seeds ``1000+6(n-1)`` on, six a kind: the data of a rule written after those that read the sets
+    before it."""
     from imu_foreign import KINDS, recording
 
-    fresh = {f: generate_split("val", f, 10 * n + 10, 40.0)[10 * n:] for f in FAMILIES}
+    fresh = {f: generate_split("val", f, 10 * last + 10, 40.0)[10 * first:] for f in FAMILIES}
     ref = {f: float(np.mean(train.filter_reference(fresh[f]))) for f in FAMILIES}
-    return fresh, ref, {k: [recording(1000 + 6 * (n - 1) + i, k) for i in range(6)] for k in KINDS}
+    seeds = range(1000 + 6 * (first - 1), 1000 + 6 * last)
+    return fresh, ref, {k: [recording(seed, k) for seed in seeds] for k in KINDS}
 
 
 def main() -> None:
     t = time.time()
     flags = {"--second": 2, "--third": 3, "--fourth": 4}
-    args = [a for a in sys.argv[1:] if a not in flags]
-    n = max([flags[a] for a in sys.argv[1:] if a in flags], default=1)
+    argv = sys.argv[1:]
+    first = last = max([flags[a] for a in argv if a in flags], default=1)
+    if "--seqs" in argv:
+        i = argv.index("--seqs")
+        lo, _, hi = argv[i + 1].partition("-") if i + 1 < len(argv) else ("", "", "")
+        if not (lo.isdigit() and hi.isdigit() and int(lo) % 10 == 0 and int(hi) % 10 == 9 and 20 <= int(lo) < int(hi)):
+            sys.exit("--seqs takes A-B in whole sets of ten from 20, e.g. --seqs 50-89")
+        first, last = int(lo) // 10, int(hi) // 10
+        argv = argv[:i] + argv[i + 2:]
+    args = [a for a in argv if a not in flags]
     cache = Path(args[0] if args else ".cache/imu_attitude")
     models = _models(cache)
-    fresh, ref, foreign = _later_set(n) if n > 1 else (*fresh_in_family(), foreign_validation())
-    span = f"{10 * n}-{10 * n + 9}"
+    fresh, ref, foreign = _later_sets(first, last) if first > 1 else (*fresh_in_family(), foreign_validation())
+    span = f"{10 * first}-{10 * last + 9}"
     held = {f: score_model(models[f], fresh[f])["tilt_deg"] / ref[f] for f in FAMILIES}
     inside = {f: score_model(models["all"], fresh[f])["tilt_deg"] / ref[f] for f in FAMILIES}
     print(f"held out, fresh {span}: " + " ".join(f"{f} {r:.4f}" for f, r in held.items())
