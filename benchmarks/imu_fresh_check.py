@@ -1,9 +1,9 @@
 """Every cached leave-one-out model and the in-family model on validation sequences no rule has scored.
 
-    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE] [--second | --third]    # ~3 min on one core, models cached
+    .venv/bin/python benchmarks/imu_fresh_check.py [CACHE] [--second | --third | --fourth]    # ~3 min on one core, models cached
 
 ``--second``: validation sequences 20-29 and the generator's validation seeds 1006-1011 instead (``_later_set``);
-``--third``: sequences 30-39 and seeds 1012-1017.
+``--third``: sequences 30-39 and seeds 1012-1017; ``--fourth``: 40-49 and 1018-1023.
 
 For the code it is run with and the models in ``CACHE`` (default ``.cache/imu_attitude``; a branch's
 worktree, run with that branch on the path, passes its own): each model trained without a family is scored
@@ -36,7 +36,7 @@ def _models(cache: Path) -> dict[str, object]:
 
 
 def _later_set(n: int) -> tuple[dict, dict, dict]:
-    """Set ``n`` (2 or 3): validation sequences ``10n``-``10n+9`` a family (their best tuned filter's mean error:
+    """Set ``n`` (2 to 4): validation sequences ``10n``-``10n+9`` a family (their best tuned filter's mean error:
     the filters tuned on 0-9) and the generator's validation seeds ``1000+6(n-1)`` on, six a kind: the data of a
     rule written after the rules that read the sets before it."""
     from imu_foreign import KINDS, recording
@@ -48,7 +48,7 @@ def _later_set(n: int) -> tuple[dict, dict, dict]:
 
 def main() -> None:
     t = time.time()
-    flags = {"--second": 2, "--third": 3}
+    flags = {"--second": 2, "--third": 3, "--fourth": 4}
     args = [a for a in sys.argv[1:] if a not in flags]
     n = max([flags[a] for a in sys.argv[1:] if a in flags], default=1)
     cache = Path(args[0] if args else ".cache/imu_attitude")
