@@ -120,7 +120,7 @@ class TrainConfig:
     # (e) a fourth member just tighter than the bounded one, for hand-like motion: its c, τ, floor, z_0, kept by
     # the median family within ``fourth_tolerance`` of the worst (``_fourth``; docs/imu_rule_checks.md fourth_member)
     fourth_c_grid: tuple[float, ...] = (0.25, 0.5)
-    fourth_tau_grid: tuple[float, ...] = (0.6, 1.2)
+    fourth_tau_grid: tuple[float, ...] = (1.2, 2.4)  # no shorter than a hand motion's (fourth_long)
     fourth_floor_grid: tuple[float, ...] = (0.01, 0.03)
     fourth_z_grid: tuple[float, ...] = (0.5, 1.0)
     fourth_tolerance: float = 0.0375
