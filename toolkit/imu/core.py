@@ -10,7 +10,7 @@ Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
 * ``cp`` (core parameters): ``[n, T, floor, gyro_noise, bias_walk, bias_init, acc_var, fixed_σ_a, z_0,
   accel_floor, accel_floor_s, gyro_noise_s, vel_cap_k, vel_cap_leak_s, vel_cap_s, vel_cap_floor]``
-  then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 3;
+  then ``(c, τ, floor, z_0)`` per member, stiffest first (rad, s, m/s units; ``n`` is 1 to 4;
   ``fixed_σ_a >= 0`` bypasses the network: the ablation);
 * ``cs`` (core state) ``[n, STRIDE]``: per hypothesis ``q (4), b̂ (3), u (2), v̂ (2), P (100)``, then the
   gate's ``z̄`` (1; every row but the loosest's; the loosest row keeps the accel floor's mean square there);
