@@ -23,7 +23,9 @@
    moves makes the accelerometer's mean a sharp tilt reference), on a grid, kept only if it lowers the
    validation score (a ``z_s`` grid of 1-8, not 1-2, was checked and refused by its rule:
    ``benchmarks/imu_rule_checks.py stiff_z``); (d) a physics floor under the network's ``σ_a`` (the RMS of ``|f| - g``, see
-   ``neuroedge.imu.core.core_step``) on a grid, kept only if it lowers the validation score. The grids
+   ``neuroedge.imu.core.core_step``) on a grid, kept only if it lowers the validation score; (e) under
+   ``worst_family`` only, a fourth member just before the bounded one, kept by the lowest median family
+   within ``fourth_tolerance`` of the worst (``_fourth``; ``docs/imu_core.md``). The grids
    are where the search stops (``EDGE_STEPS = 0``). Stepping on past an edge while the training
    families' validation error falls (up to 3 steps) was tried for one benchmark: it lowered every
    core's own validation error, and drove the constants to extremes (with the causal-target network of
@@ -177,11 +179,16 @@ def _core_error(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[n
     (``worst_family``): per family, the geometric mean of each sequence's error over its ``reference`` (the
     best tuned filter's error on it, ``filter_reference``); the largest over the families (``aggregate``:
     or their median, or geometric mean, for ``tune_core``'s other starts)."""
-    logs = np.array([np.log(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s))
-                     for s, sa in zip(seqs, sigma_a, strict=True)])
+    logs = _log_errors(cp, seqs, sigma_a)
     if reference is None:
         return float(np.exp(logs.mean()))
     return float(AGGREGATES[aggregate](_family_ratios(logs, seqs, reference)))
+
+
+def _log_errors(cp: np.ndarray, seqs: Sequence[ImuSequence], sigma_a: Sequence[np.ndarray]) -> np.ndarray:
+    """Each sequence's log tilt error under the core ``cp`` fed ``sigma_a``."""
+    return np.array([np.log(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, cp), s))
+                     for s, sa in zip(seqs, sigma_a, strict=True)])
 
 
 def _family_ratios(logs: np.ndarray, seqs: Sequence[ImuSequence], reference: Sequence[float]) -> np.ndarray:
@@ -316,9 +323,8 @@ def tune_core(config: TrainConfig, seqs: Sequence[ImuSequence], sigma_a: Sequenc
                                 config.stiff_z_grid], two, err_of, log)
         best = _search(accel_floor, [config.accel_floor_grid, config.accel_floor_s_grid], three, err_of, log)
         if reference is not None:
-            best = _fourth(config, best, lambda ch: _family_ratios(np.array(
-                [np.log(tilt_deg(core_scan(s.acc, s.gyr, sa, s.rate_hz, params_of(ch)), s))
-                 for s, sa in zip(seqs, sas, strict=True)]), seqs, reference), log)
+            best = _fourth(config, best, lambda ch: _family_ratios(_log_errors(params_of(ch), seqs, sas), seqs,
+                                                                    reference), log)
         finals.append({**best, "start": start, "without_accel_floor_val_score": three["val_score"],
                        "single_hypothesis_val_score": one["val_score"], "without_stiff_val_score": two["val_score"]})
     best = min(finals, key=lambda c: c["val_score"])  # the first start wins a tie
