@@ -27,6 +27,8 @@ GRAVITY_BAND = (7.0, 14.0)
 SCALE_BAND = (0.25, 4.0)
 CALIBRATED = (9.3, 10.3)  # still, outside this: a note (a miscalibrated accelerometer, not wrong units)
 MIN_STILL_WINDOWS = 2
+# ``gyro_units_verdict``'s wrong readings: how the gyro turns against the accelerometer, and the unit it looks like
+_WRONG_GYRO = {"deg/s read as rad/s": ("faster", "deg/s"), "rad/s read as deg/s": ("slower", "rad/s")}
 
 
 def _still_windows(acc: np.ndarray, rate: float) -> np.ndarray:
@@ -119,14 +121,11 @@ def _check_scale(seq: ImuSequence, path: str | Path) -> list[str]:
         from neuroedge.imu.gyro_units import gyro_units_verdict
 
         wrong, detail, told = gyro_units_verdict(seq.acc, seq.gyr, seq.rate_hz)
-        if wrong == "deg/s read as rad/s":
+        if wrong in _WRONG_GYRO:
+            pace, unit = _WRONG_GYRO[wrong]
             raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns the body far "
-                               f"faster than the accelerometer sees it turn ({detail}); the gyro looks like "
-                               "deg/s: pass --gyro-units deg/s")
-        if wrong == "rad/s read as deg/s":
-            raise ImuDataError(f"{path}: columns gx,gy,gz: with --gyro-units {gu} the gyro turns the body far "
-                               f"slower than the accelerometer sees it turn ({detail}); the gyro looks like "
-                               "rad/s: pass --gyro-units rad/s")
+                               f"{pace} than the accelerometer sees it turn ({detail}); the gyro looks like "
+                               f"{unit}: pass --gyro-units {unit}")
         notes.append(f"gyro units checked by predicting gravity's direction ({detail}): no calm stretch to "
                      f"compare rates on (correlation {rho:.2f}, needs 0.7)" if told
                      else f"gyro units not checked: {detail}")
