@@ -4,7 +4,8 @@ Each member is an error-state Kalman filter on tilt, gyro bias and the horizonta
 accelerometer implies, that velocity an Ornstein-Uhlenbeck process whose noise ``σ_v = c · σ_a + floor``
 follows the network; a consistency gate on each member's velocity estimate blends them; a velocity cap,
 an accel floor and the gyro's measured noise put physics under the network's figure. The design and the
-evidence for each part: ``docs/imu_core.md``.
+evidence for each part: ``docs/imu_core.md``. One member's filter is ``neuroedge.imu.member``, the network's
+step ``neuroedge.imu.net_step``; this file runs the bank, its gate and the signals under it.
 
 Layouts (flat float64 arrays, so one compiled call takes few arguments):
 
@@ -27,16 +28,17 @@ import math
 import numpy as np
 from numba import njit
 
+from neuroedge.imu import numba_stamp
 from neuroedge.imu.core_settings import core_params  # noqa: F401 - its home until now; imported from here
+from neuroedge.imu.member import N_ERR, P0, REST_S, _exp, hyp_step
+from neuroedge.imu.net_step import net_step
 
-N_ERR = 10
 STRIDE = 134
 RS = 124  # row 0: the rest detector's state (module doc)
 VC = 120  # the loosest row: the velocity cap's state (module doc)
 VCAP_MEAN_S = 4.0
 SV_MIN = 1e-4  # m/s: a capped σ_v never reaches 0 (the gate divides by it)
 GN = 112  # row 0: the gyro-noise estimate's state (module doc)
-P0 = 11  # offset of P in a hypothesis' state
 CP_HEAD = 16  # parameters before the per-hypothesis (c, τ, floor, z_0) quadruples
 PER_HYP = 4
 GATE_POWER = 8.0  # steepness of the gate in log z̄
@@ -49,23 +51,8 @@ SIGMA_A_MIN = 0.001  # m/s²: what is left is never below this
 # At rest (``_at_rest``; docs/imu_core.md "Rest") the gyro reads the bias itself. VQF's detector (Laidig & Seel
 # 2023), plus: the low-passed gyro under REST_GYR, and within REST_DRIFT of its mean since the rest began (a bias
 # holds still, a slow turn drifts; 0.15 °/s is over 5x that low-pass's noise from the noisiest gyro we draw).
-REST_S, REST_GYR, REST_ACC, REST_LP_S, REST_DRIFT = 1.5, math.radians(2.0), 0.5, 0.5, math.radians(0.15)
-REST_SD = math.radians(0.2)  # rad/s: what REST_S seconds at rest tell of the bias at best (a rest may be slow motion)
-
-
-@njit(cache=True)
-def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.array([a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
-                     a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
-                     a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
-                     a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0]])
-
-
-@njit(cache=True)
-def _exp(tx: float, ty: float, tz: float) -> np.ndarray:
-    th = math.sqrt(tx * tx + ty * ty + tz * tz)
-    k = math.sin(0.5 * th) / th if th > 1e-8 else 0.5 - th * th / 48.0
-    return np.array([math.cos(0.5 * th), k * tx, k * ty, k * tz])
+# (REST_S and REST_SD, what the member's bias update reads, are in ``neuroedge.imu.member``.)
+REST_GYR, REST_ACC, REST_LP_S, REST_DRIFT = math.radians(2.0), 0.5, 0.5, math.radians(0.15)
 
 
 # A start in motion gets a loose tilt prior, a still one the accelerometer's (why: docs/imu_core.md, "The start").
@@ -98,65 +85,6 @@ def core_init(cs: np.ndarray, acc0: np.ndarray, cp: np.ndarray) -> None:
     cs[0, RS + 3:RS + 6] = acc0  # the rest detector's low-passed accelerometer (its gyro's starts at 0)
 
 
-@njit(cache=True)
-def _hyp_step(st: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_v: float, tau: float, dt: float,
-              cp: np.ndarray, gyro_noise: float, rest: bool) -> None:
-    """One predict + update of one hypothesis, in place (``gyro_noise``: rad/s/√Hz)."""
-    q = _qmul(st[0:4], _exp((gyr[0] - st[4]) * dt, (gyr[1] - st[5]) * dt, (gyr[2] - st[6]) * dt))
-    q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
-    w, x, y, z = q[0], q[1], q[2], q[3]
-    r = np.array([[w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                  [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
-                  [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z]])
-    f = r @ acc
-    u0, u1 = st[7] + f[0] * dt, st[8] + f[1] * dt
-    decay = dt / tau
-    v0, v1 = st[9] * (1.0 - decay), st[10] * (1.0 - decay)
-    phi = np.eye(N_ERR)
-    phi[0:3, 3:6] = -r * dt
-    phi[8, 1], phi[8, 2] = f[2] * dt, -f[1] * dt
-    phi[9, 0], phi[9, 2] = -f[2] * dt, f[0] * dt
-    phi[6, 6] = phi[7, 7] = 1.0 - decay
-    p = st[P0:P0 + 100].reshape((N_ERR, N_ERR))
-    p = phi @ p @ phi.T
-    for k in range(3):
-        p[k, k] += dt * gyro_noise ** 2
-        p[3 + k, 3 + k] += dt * cp[4] ** 2
-    qv = dt * 2.0 / tau * sigma_v * sigma_v
-    p[6, 6] += qv
-    p[7, 7] += qv
-    # update with u = v + d: H rows e6 + e8 and e7 + e9
-    pht = np.empty((N_ERR, 2))
-    for k in range(N_ERR):
-        pht[k, 0] = p[k, 6] + p[k, 8]
-        pht[k, 1] = p[k, 7] + p[k, 9]
-    s00 = pht[6, 0] + pht[8, 0] + cp[6]
-    s01 = pht[6, 1] + pht[8, 1]
-    s10 = pht[7, 0] + pht[9, 0]
-    s11 = pht[7, 1] + pht[9, 1] + cp[6]
-    det = s00 * s11 - s01 * s10
-    i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det
-    e0, e1 = u0 - v0, u1 - v1
-    gain = np.empty((N_ERR, 2))
-    for k in range(N_ERR):
-        gain[k, 0] = pht[k, 0] * i00 + pht[k, 1] * i10
-        gain[k, 1] = pht[k, 0] * i01 + pht[k, 1] * i11
-    dx = gain[:, 0] * e0 + gain[:, 1] * e1
-    p = p - gain @ pht.T
-    if rest:  # the gyro reads the bias: y = ω - b̂ = -δb + n, n per sample of variance gyro_noise² / dt
-        y = gyr - (st[4:7] - dx[3:6])
-        sb = p[3:6, 3:6] + np.eye(3) * (max(gyro_noise * gyro_noise, REST_SD * REST_SD * REST_S) / dt)
-        k_r = -np.ascontiguousarray(p[:, 3:6]) @ np.linalg.inv(sb)
-        dx = dx + k_r @ y
-        p = p + k_r @ np.ascontiguousarray(p[3:6, :])
-    p = 0.5 * (p + p.T)
-    q = _qmul(_exp(-dx[0], -dx[1], -dx[2]), q)
-    q /= math.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2 + q[3] ** 2)
-    st[0:4] = q
-    st[4:7] -= dx[3:6]
-    st[7], st[8] = u0 - dx[8], u1 - dx[9]
-    st[9], st[10] = v0 + dx[6], v1 + dx[7]
-    st[P0:P0 + 100] = p.reshape(100)
 
 
 @njit(cache=True)
@@ -198,7 +126,7 @@ def core_step(cs: np.ndarray, acc: np.ndarray, gyr: np.ndarray, sigma_a: float, 
             svs[h] = cp[o] * sigma_a + cp[o + 2]
         else:
             svs[h] = max(min(cp[o] * sigma_a, cap) + min(cp[o + 2], cp[15] * cap), SV_MIN)
-        _hyp_step(cs[h], acc, gyr, svs[h], cp[o + 1], dt, cp, gyro_noise, rest)
+        hyp_step(cs[h], acc, gyr, svs[h], cp[o + 1], dt, cp, gyro_noise, rest)
     q_out[:] = cs[n - 1, 0:4]
     lam = math.exp(-dt / cp[1])
     for h in range(n - 2, -1, -1):  # from the loosest: each member gives way to the next by its own z̄
@@ -267,98 +195,15 @@ def core_scan(acc: np.ndarray, gyr: np.ndarray, sigma_a: np.ndarray, rate: float
     return out
 
 
-# The network step and the whole model's per-sample loop (``neuroedge.imu.fast`` wraps them) sit here because
-# numba's disk cache misses a change in another file: in ``fast.py`` they kept a stale ``core_step``.
-@njit(cache=True)
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-@njit(cache=True)
-def _net_step(wv: np.ndarray, dims: np.ndarray, h: np.ndarray, buf: np.ndarray, acc: np.ndarray,
-              gyr: np.ndarray, rate: float) -> float:
-    """One network step in place on ``h [H]``, ``buf [6, K]``; returns ``log σ_a``."""
-    hid, ker, ch, dh = dims[0], dims[1], dims[2], dims[3]
-    nc = 6 * ch
-    nin = nc + 12
-    o = 0
-    conv_w = wv[o:o + nc * ker].reshape((nc, ker))
-    o += nc * ker
-    conv_b = wv[o:o + nc]
-    o += nc
-    w_ih = wv[o:o + 3 * hid * nin].reshape((3 * hid, nin))
-    o += 3 * hid * nin
-    w_hh = wv[o:o + 3 * hid * hid].reshape((3 * hid, hid))
-    o += 3 * hid * hid
-    b_ih = wv[o:o + 3 * hid]
-    o += 3 * hid
-    b_hh = wv[o:o + 3 * hid]
-    o += 3 * hid
-    w1 = wv[o:o + dh * hid].reshape((dh, hid))
-    o += dh * hid
-    b1 = wv[o:o + dh]
-    o += dh
-    w2 = wv[o:o + dh]
-    o += dh
-    b2 = wv[o]
-    scale = wv[o + 1:o + 7]
-    ap0, ap1, ap2 = buf[0, ker - 1] * GRAVITY, buf[1, ker - 1] * GRAVITY, buf[2, ker - 1] * GRAVITY
-    for a in range(6):
-        for k in range(ker - 1):
-            buf[a, k] = buf[a, k + 1]
-    for a in range(3):
-        buf[a, ker - 1] = acc[a] * scale[a]
-        buf[3 + a, ker - 1] = gyr[a] * scale[3 + a]
-    x = np.empty(nin)
-    for a in range(6):
-        for j in range(ch):
-            m = a * ch + j
-            s = conv_b[m]
-            for k in range(ker):
-                s += conv_w[m, k] * buf[a, k]
-            x[m] = s if s > 0.0 else 0.0
-    an = math.sqrt(acc[0] ** 2 + acc[1] ** 2 + acc[2] ** 2)
-    r0 = (acc[0] - ap0) * rate + gyr[1] * acc[2] - gyr[2] * acc[1]
-    r1 = (acc[1] - ap1) * rate + gyr[2] * acc[0] - gyr[0] * acc[2]
-    r2 = (acc[2] - ap2) * rate + gyr[0] * acc[1] - gyr[1] * acc[0]
-    rn = math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
-    x[nc], x[nc + 1], x[nc + 2] = acc[0] / an, acc[1] / an, acc[2] / an
-    x[nc + 3] = an / GRAVITY - 1.0
-    x[nc + 4] = math.log(rate / 200.0)
-    x[nc + 5], x[nc + 6], x[nc + 7] = r0 / (rn + 10.0), r1 / (rn + 10.0), r2 / (rn + 10.0)
-    x[nc + 8] = math.log1p(rn / 10.0)
-    x[nc + 9], x[nc + 10], x[nc + 11] = gyr[0], gyr[1], gyr[2]
-    gi = np.empty(3 * hid)
-    gh = np.empty(3 * hid)
-    for m in range(3 * hid):
-        s = b_ih[m]
-        for k in range(nin):
-            s += w_ih[m, k] * x[k]
-        gi[m] = s
-        s = b_hh[m]
-        for k in range(hid):
-            s += w_hh[m, k] * h[k]
-        gh[m] = s
-    for m in range(hid):
-        r = _sigmoid(gi[m] + gh[m])
-        z = _sigmoid(gi[hid + m] + gh[hid + m])
-        n = math.tanh(gi[2 * hid + m] + r * gh[2 * hid + m])
-        h[m] = (1.0 - z) * n + z * h[m]
-    out = b2
-    for j in range(dh):
-        s = b1[j]
-        for k in range(hid):
-            s += w1[j, k] * h[k]
-        if s > 0.0:
-            out += w2[j] * s
-    return out
+# The whole model's per-sample loop (``neuroedge.imu.fast`` wraps it) sits here, beside ``core_step``, because
+# numba's disk cache misses a change in another file: in ``fast.py`` it kept a stale ``core_step``.
 
 
 @njit(cache=True)
 def _step(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, h: np.ndarray, buf: np.ndarray, cs: np.ndarray,
           acc: np.ndarray, gyr: np.ndarray, rate: float, q_out: np.ndarray) -> float:
     """Network (skipped when ``cp`` fixes ``σ_a``) then the core; returns ``log σ_a``."""
-    log_sa = math.log(cp[7]) if cp[7] > 0.0 else _net_step(wv, dims, h, buf, acc, gyr, rate)
+    log_sa = math.log(cp[7]) if cp[7] > 0.0 else net_step(wv, dims, h, buf, acc, gyr, rate)
     core_step(cs, acc, gyr, math.exp(log_sa), 1.0 / rate, cp, q_out)
     return log_sa
 
@@ -387,13 +232,6 @@ def _scan(wv: np.ndarray, dims: np.ndarray, cp: np.ndarray, acc: np.ndarray, gyr
     return q, log_sa
 
 
-@njit(cache=True)
-def _net_scan(wv: np.ndarray, dims: np.ndarray, acc: np.ndarray, gyr: np.ndarray, rate: float) -> np.ndarray:
-    h = np.zeros(dims[0])
-    buf = np.zeros((6, dims[1]))
-    for a in range(3):
-        buf[a, :] = acc[0, a] / GRAVITY
-    out = np.empty(acc.shape[0])
-    for k in range(acc.shape[0]):
-        out[k] = _net_step(wv, dims, h, buf, acc[k], gyr[k], rate)
-    return out
+# Last: numba caches this file's loops with the member filter and the network step compiled in, and would not see
+# a change to their files alone (``neuroedge.imu.numba_stamp``).
+numba_stamp.refresh(globals(), ("member.py", "net_step.py"))

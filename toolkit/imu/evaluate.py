@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from neuroedge.imu.baselines import BASELINES, at_edge, evaluate, run_riann, score, tune
+from neuroedge.imu.cache_seed import fetch
 from neuroedge.imu.families import ImuSequence, generate_split
 from neuroedge.imu.fast import AttitudeModel
 
@@ -69,6 +70,7 @@ def load_or_tune_filters(family: str, n_val: int, val_s: float, cache_dir: Path,
 
     key = filter_key(family, n_val, val_s)
     path = Path(cache_dir) / f"filters-{family}-{key}.json"
+    fetch(Path(cache_dir), (path.name,))  # the committed copy, if any (``neuroedge.imu.cache_seed``)
     if path.is_file():
         return json.loads(path.read_text())
     tuned = tune_filters(generate_split("val", family, n_val, val_s), log=log)

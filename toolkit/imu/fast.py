@@ -8,11 +8,13 @@ parameters (``neuroedge.imu.core``). It needs numpy and numba only (no torch), s
 * ``run(acc, gyr, rate)``: a whole recording in one compiled loop, the same functions per sample as
   ``step``, so the two agree to the last bit (a test checks it).
 
-The network step (``neuroedge.imu.core._net_step``) is ``DisturbanceNet.forward`` written out (a test checks
-it against torch). It and the per-sample loop live in ``core.py`` beside the Kalman core, not here: numba's
+The network step (``neuroedge.imu.net_step``) is ``DisturbanceNet.forward`` written out (a test checks
+it against torch). The per-sample loop lives in ``core.py`` beside the Kalman core, not here: numba's
 on-disk cache (``cache=True``) does not notice a change to a compiled function in another file, so a loop
-compiled here can keep calling a stale core after ``core.py`` changes (the likely reason the benchmark of
+compiled here kept calling a stale core after ``core.py`` changed (the likely reason the benchmark of
 e2c7cd4 reported model figures that the same weights, core and test data do not give when compiled fresh).
+``core.py``'s own callees in other files (the member filter, the network step) are covered by
+``neuroedge.imu.numba_stamp``, which recompiles the loop when they change.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from neuroedge.imu.core import CP_HEAD, PER_HYP, STRIDE, _init, _net_scan, _scan, _step
+from neuroedge.imu.core import CP_HEAD, PER_HYP, STRIDE, _init, _scan, _step
+from neuroedge.imu.net_step import net_scan
 
 ORDER = ("conv_w", "conv_b", "w_ih", "w_hh", "b_ih", "b_hh", "w1", "b1", "w2", "b2", "scale")
 SHIPPED = Path(__file__).resolve().parent / "weights" / "attitude.npz"
@@ -63,7 +66,7 @@ class AttitudeModel:
 
     def log_sigma_a(self, acc: np.ndarray, gyr: np.ndarray, rate: float) -> np.ndarray:
         """The network alone over a recording: ``log σ_a [N]``."""
-        return _net_scan(self.weights, self.dims, np.ascontiguousarray(acc, dtype=np.float64),
+        return net_scan(self.weights, self.dims, np.ascontiguousarray(acc, dtype=np.float64),
                          np.ascontiguousarray(gyr, dtype=np.float64), float(rate))
 
     def stream(self, first_acc: np.ndarray, rate: float) -> Stream:

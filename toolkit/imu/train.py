@@ -73,6 +73,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroedge.bundle import atomic_write_bytes
+from neuroedge.imu.cache_seed import fetch
 from neuroedge.imu.core import core_params, core_scan
 from neuroedge.imu.families import FAMILIES, ImuSequence, generate_split
 from neuroedge.imu.fast import AttitudeModel
@@ -82,7 +84,8 @@ __all__ = ["TARGET_FLOOR", "TrainConfig", "disturbance_target", "load_or_train",
 
 CACHE_DIR = Path(".cache/imu_attitude")
 WARMUP_S = 5.0  # scored after this, as every method (the same constant as the baselines)
-SOURCES = ("families.py", "network.py", "learn.py", "core.py", "core_settings.py", "fast.py", "train.py")
+SOURCES = ("families.py", "network.py", "learn.py", "core.py", "member.py", "net_step.py", "core_settings.py", "fast.py",
+           "train.py")
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,8 @@ def load_or_train(config: TrainConfig = TrainConfig(), cache_dir: Path = CACHE_D
     path = Path(cache_dir) / f"attitude-{key}.npz"
     core_path = path.with_name(f"attitude-{key}-core-only.npz")
     meta_path = path.with_suffix(".json")
+    for names in ((path.name, core_path.name, meta_path.name), tuple(f"net-{config.net().key()}.{e}" for e in ("npz", "json"))):
+        retrain or fetch(cache_dir, names)  # the committed copy of what this code would train (cache_seed)
     if path.is_file() and core_path.is_file() and meta_path.is_file() and not retrain:
         return AttitudeModel.load(path), AttitudeModel.load(core_path), json.loads(meta_path.read_text())
     arrays, net_meta = load_or_train_network(config.net(), Path(cache_dir), progress, retrain)
@@ -368,10 +373,7 @@ def load_or_train(config: TrainConfig = TrainConfig(), cache_dir: Path = CACHE_D
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     model.save(path)
     AttitudeModel(model.weights, model.dims, params_of(core_only), {**info, "ablation": "core only"}).save(core_path)
-    meta = {**info, "config": asdict(config), "validation_curve": net_meta["validation_curve"],
-            "weights": str(path)}
-    from neuroedge.bundle import atomic_write_bytes
-
+    meta = {**info, "config": asdict(config), "validation_curve": net_meta["validation_curve"], "weights": str(path)}
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1, default=str).encode())
     return model, AttitudeModel.load(core_path), meta
 
