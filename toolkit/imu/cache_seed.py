@@ -14,6 +14,7 @@ Paths are relative to the repository root, as ``CACHE_DIR`` is: the benchmarks r
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def fetch(cache_dir: Path, names: tuple[str, ...], seed_dir: Path | None = None)
         raise ValueError(f"only .json and .npz files are seeded, not {names}")
     cache_dir.mkdir(parents=True, exist_ok=True)
     for n in names:
-        tmp = cache_dir / f".{n}.seeding"
+        tmp = cache_dir / f".{n}.{os.getpid()}.seeding"  # per process: two may seed at once
         shutil.copyfile(seed / n, tmp)
         tmp.replace(cache_dir / n)  # atomic: a reader never sees half a file
     return True
