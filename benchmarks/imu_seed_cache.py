@@ -12,13 +12,12 @@ only reports whether the seed is complete for this code.
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 from imu import N_VAL, VAL_S
 from imu_rule_checks import _named
 
-from neuroedge.imu.cache_seed import SEED_DIR
+from neuroedge.imu.cache_seed import SEED_DIR, copy_atomic
 from neuroedge.imu.evaluate import filter_key
 from neuroedge.imu.families import FAMILIES
 from neuroedge.imu.train import CACHE_DIR
@@ -48,9 +47,7 @@ def main(argv: list[str]) -> int:
         return 1
     SEED_DIR.mkdir(parents=True, exist_ok=True)
     for n in names:
-        tmp = SEED_DIR / f".{n}.tmp"
-        shutil.copyfile(CACHE_DIR / n, tmp)
-        tmp.replace(SEED_DIR / n)
+        copy_atomic(CACHE_DIR / n, SEED_DIR / n)
     stale = [p for p in SEED_DIR.iterdir() if p.name not in names]
     for p in stale:
         p.unlink()

@@ -33,7 +33,13 @@ def fetch(cache_dir: Path, names: tuple[str, ...], seed_dir: Path | None = None)
         raise ValueError(f"only .json and .npz files are seeded, not {names}")
     cache_dir.mkdir(parents=True, exist_ok=True)
     for n in names:
-        tmp = cache_dir / f".{n}.{os.getpid()}.seeding"  # per process: two may seed at once
-        shutil.copyfile(seed / n, tmp)
-        tmp.replace(cache_dir / n)  # atomic: a reader never sees half a file
+        copy_atomic(seed / n, cache_dir / n)
     return True
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary name of this process's own, so a reader never sees half a
+    file and two processes copying at once never rename each other's."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.copying")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
